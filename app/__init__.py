@@ -1,0 +1,1 @@
+"""Streamlit app: class balance, legends, chips and transfer gaps, read from artifacts only."""

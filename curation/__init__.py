@@ -1,0 +1,1 @@
+"""Curation: raw national crop-label products to validated, harmonized, chipped and subset data."""

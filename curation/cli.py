@@ -1,0 +1,97 @@
+"""The `cropharmony` command line: one sub-app per concern, each command a thin call into the stages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from curation.crosswalks import check_sets, differences
+from curation.errors import CropharmonyError, report_and_exit
+from curation.params import DEFAULT_PARAMS, CrosswalksParams, SharedParams, check_all, load_section
+
+app = typer.Typer(help="cropharmony: harmonized cross-continent crop-type benchmark.", no_args_is_help=True)
+legends_app = typer.Typer(help="Crosswalks from national crop legends to the harmonized classes.", no_args_is_help=True)
+params_app = typer.Typer(help="The typed params.yaml.", no_args_is_help=True)
+app.add_typer(legends_app, name="legends")
+app.add_typer(params_app, name="params")
+
+console = Console()
+
+ParamsOption = Annotated[Path, typer.Option("--params", help="params.yaml to read.")]
+LegendsDirOption = Annotated[
+    Path | None, typer.Option("--legends-dir", help="Folder of target.csv, sources.csv and the sets [params].")
+]
+
+
+def _legends_dir(params: Path, legends_dir: Path | None) -> Path:
+    return legends_dir if legends_dir is not None else load_section(SharedParams, params).legends_dir
+
+
+@legends_app.command("check")
+def legends_check(
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", help="Crosswalk set to check; repeat for several [params sets].")
+    ] = None,
+    legends_dir: LegendsDirOption = None,
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Validate crosswalk sets: every problem in every file is listed at once."""
+    try:
+        folder = _legends_dir(params, legends_dir)
+        names = sets or list(load_section(CrosswalksParams, params).sets)
+        checked = check_sets(folder, names)
+    except CropharmonyError as error:
+        report_and_exit(error)
+    for name, crosswalk_set in checked.items():
+        taxonomy = crosswalk_set.taxonomy
+        table = Table(title=f"crosswalk set '{name}' ({crosswalk_set.directory})")
+        table.add_column("source")
+        table.add_column("match")
+        table.add_column("codes", justify="right")
+        for class_name in taxonomy.names:
+            table.add_column(class_name, justify="right")
+        for source, crosswalk in crosswalk_set.crosswalks.items():
+            per_class = [int((crosswalk.targets == taxonomy.id_of(c)).sum()) for c in taxonomy.names]
+            table.add_row(source, crosswalk.match, str(len(crosswalk.codes)), *map(str, per_class))
+        console.print(table)
+    console.print(f"[green]ok[/green]: {', '.join(checked)} valid")
+
+
+@legends_app.command("diff")
+def legends_diff(
+    first: Annotated[str, typer.Argument(help="Set to compare.")] = "toolkit",
+    second: Annotated[str, typer.Argument(help="Set to compare it with.")] = "paper",
+    legends_dir: LegendsDirOption = None,
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """List the native codes whose harmonized class differs between two sets."""
+    try:
+        folder = _legends_dir(params, legends_dir)
+        sets = check_sets(folder, [first, second])
+    except CropharmonyError as error:
+        report_and_exit(error)
+    rows = differences(sets[first], sets[second])
+    table = Table(title=f"{first} vs {second}: {len(rows)} codes differ")
+    for column in ("source", "code", "name", first, second):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["source"], str(row["code"]), row["name"], row[first], row[second])
+    console.print(table)
+
+
+@params_app.command("check")
+def params_check(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Validate every section of params.yaml; unknown keys name the closest valid one."""
+    try:
+        sections = check_all(params)
+    except CropharmonyError as error:
+        report_and_exit(error)
+    console.print(f"[green]ok[/green]: {params} ({', '.join(sections)})")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from curation.crosswalks import CrosswalkSet, load_set
+
+ROOT = Path(__file__).resolve().parents[1]
+LEGENDS = ROOT / "curation" / "legends"
+SAMPLES = ROOT.parent / "shared" / "samples"
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    """The real label samples beside the project; tests using them skip on a clone without ../shared."""
+    if not SAMPLES.is_dir():
+        pytest.skip(f"real label samples not found at {SAMPLES} (they live in ../shared/samples beside the project)")
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def toolkit() -> CrosswalkSet:
+    return load_set(LEGENDS, "toolkit")
+
+
+@pytest.fixture(scope="session")
+def paper() -> CrosswalkSet:
+    return load_set(LEGENDS, "paper")
