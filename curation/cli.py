@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from curation.crosswalks import check_sets, differences
 from curation.errors import CropharmonyError, report_and_exit
-from curation.params import DEFAULT_PARAMS, CrosswalksParams, SharedParams, check_all, load_section
+from curation.params import DEFAULT_PARAMS, CrosswalksParams, DemoParams, SharedParams, check_all, load_section
 
 app = typer.Typer(help="cropharmony: harmonized cross-continent crop-type benchmark.", no_args_is_help=True)
 legends_app = typer.Typer(help="Crosswalks from national crop legends to the harmonized classes.", no_args_is_help=True)
@@ -81,6 +82,37 @@ def legends_diff(
     for row in rows:
         table.add_row(row["source"], str(row["code"]), row["name"], row[first], row[second])
     console.print(table)
+
+
+@app.command("demo")
+def demo(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder to write the demo world to [params demo.out].")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed [params demo.seed].")] = None,
+    chip_px: Annotated[int | None, typer.Option("--chip-px", help="Chip side in pixels [params demo.chip_px].")] = None,
+    chips_per_source: Annotated[
+        int | None, typer.Option("--chips-per-source", help="Chips per source [params demo.chips_per_source].")
+    ] = None,
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Write the synthetic demo world: all six sources in their native layouts plus Sentinel-2 chips."""
+    from curation.demo import build  # deferred: the demo pulls in geopandas and the readers
+
+    try:
+        config = load_section(DemoParams, params)
+        overrides = {"seed": seed, "chip_px": chip_px, "chips_per_source": chips_per_source}
+        config = DemoParams.model_validate(config.model_dump() | {k: v for k, v in overrides.items() if v is not None})
+        target = out or config.out
+        manifest = build(config, load_section(SharedParams, params).legends_dir, target)
+    except (CropharmonyError, ValidationError) as error:
+        report_and_exit(error if isinstance(error, CropharmonyError) else CropharmonyError(str(error)))
+    sources = manifest["sources"]
+    assert isinstance(sources, dict)
+    console.print(
+        f"[green]ok[/green]: demo world (seed {config.seed}, synthetic) written to {target}: "
+        + ", ".join(f"{name} {info['chips']}" for name, info in sources.items())
+    )
 
 
 @params_app.command("check")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from curation.errors import ParamsError, Problem
 
@@ -57,7 +57,18 @@ class CrosswalksParams(Section):
         return value
 
 
-SECTIONS: dict[str, type[Section]] = {model.section: model for model in (SharedParams, CrosswalksParams)}
+class DemoParams(Section):
+    """The `demo` stage: the synthetic world written in every source's native layout."""
+
+    section: ClassVar[str] = "demo"
+    seed: int
+    out: Path
+    chip_px: int = Field(ge=16, le=1024)
+    chips_per_source: int = Field(ge=1, le=100_000)
+    cloud_probability: float = Field(ge=0.0, le=1.0)
+
+
+SECTIONS: dict[str, type[Section]] = {model.section: model for model in (SharedParams, CrosswalksParams, DemoParams)}
 
 S = TypeVar("S", bound=Section)
 

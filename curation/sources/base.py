@@ -43,8 +43,8 @@ class ChipGrid:
     @property
     def bounds(self) -> Bounds:
         """(minx, miny, maxx, maxy) in the grid's CRS."""
-        left, top = self.transform * (0, 0)
-        right, bottom = self.transform * (self.width, self.height)
+        left, top = self.transform @ (0, 0)
+        right, bottom = self.transform @ (self.width, self.height)
         return (min(left, right), min(top, bottom), max(left, right), max(top, bottom))
 
     @property
@@ -102,8 +102,9 @@ class LabelSource(ABC):
 
     info: ClassVar[SourceInfo]
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, year: int | None = None) -> None:
         self.root = Path(root)
+        self.year = year
         if not self.root.is_dir():
             raise SourceError(
                 f"{self.root}: raw root exists: no such folder for source '{self.info.name}'. "

@@ -50,8 +50,7 @@ class EuroCrops(LabelSource):
     pattern = "*_EC*.shp"
 
     def __init__(self, root: Path | str, year: int | None = None) -> None:
-        super().__init__(root)
-        self.year = year
+        super().__init__(root, year)
         self._layers: list[Layer] | None = None
 
     def _wanted(self, name: str) -> bool:
@@ -63,7 +62,9 @@ class EuroCrops(LabelSource):
         zips = [p for p in self.root.rglob("*.zip") if self._zip_members(p)]
         found = sorted({*shapefiles, *zips})
         if not found:
-            raise self._no_files(f"**/{self.pattern} (or a zip holding one)" + (f" for {self.year}" if self.year else ""))
+            raise self._no_files(
+                f"**/{self.pattern} (or a zip holding one)" + (f" for {self.year}" if self.year else "")
+            )
         return found
 
     def _zip_members(self, path: Path) -> list[str]:
@@ -128,7 +129,9 @@ class EuroCrops(LabelSource):
             hit = index > 0
             out[hit] = codes[index[hit] - 1]
         if not touched:
-            extents = "; ".join(f"{layer.uri} {format_bounds(layer.bounds)} in {layer.crs.to_string()}" for layer in layers)
+            extents = "; ".join(
+                f"{layer.uri} {format_bounds(layer.bounds)} in {layer.crs.to_string()}" for layer in layers
+            )
             raise SourceError(
                 f"chip {grid.chip_id or '?'}: inside product: its bounds {format_bounds(grid.bounds)} in "
                 f"{grid.crs.to_string()} lie outside every EuroCrops layer ({extents}). "

@@ -40,10 +40,13 @@ def open_raster_file(path: Path) -> RasterFile:
     try:
         with rasterio.open(path) as src:
             if src.crs is None:
-                raise SourceError(f"{path}: CRS present: the label raster has no CRS. Fix: set it (gdal_edit.py -a_srs)")
+                raise SourceError(
+                    f"{path}: CRS present: the label raster has no CRS. Fix: set it (gdal_edit.py -a_srs)"
+                )
             b = src.bounds
-            return RasterFile(path, src.crs, src.transform, src.width, src.height, (b.left, b.bottom, b.right, b.top),
-                              src.dtypes[0])
+            return RasterFile(
+                path, src.crs, src.transform, src.width, src.height, (b.left, b.bottom, b.right, b.top), src.dtypes[0]
+            )
     except RasterioIOError as exc:
         raise SourceError(f"{path}: readable GeoTIFF: {exc}. Fix: re-download or replace the file") from exc
 
@@ -93,8 +96,7 @@ class RasterLabelSource(LabelSource):
     fill_code: ClassVar[int]  # code for chip pixels beyond the product's edge (ignore in the crosswalks)
 
     def __init__(self, root: Path | str, year: int | None = None) -> None:
-        super().__init__(root)
-        self.year = year
+        super().__init__(root, year)
         self._index: list[RasterFile] | None = None
 
     def _globs(self) -> list[str]:
