@@ -89,6 +89,8 @@ def chip_grids(size: int, n: int, chip_px: int, seed: int) -> list[ChipGrid]:
     left, top = ORIGIN
     extent = (left, top - size * PIXEL, left + size * PIXEL, top)
     half = chip_px * CHIP_RES / 2
+    if 4 * half >= size * PIXEL:
+        raise ValueError(f"chips of {chip_px} px at 10 m need --size over {4 * half / PIXEL:.0f}, got {size}")
     grids: list[ChipGrid] = []
     while len(grids) < n:
         cx, cy = rng.uniform(extent[0] + 2 * half, extent[2] - 2 * half, size=2)  # square raster: x and y alike

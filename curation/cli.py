@@ -84,6 +84,19 @@ def legends_diff(
     console.print(table)
 
 
+@app.command("sources")
+def sources() -> None:
+    """List the registered label sources with provenance and the raw layout each expects."""
+    from curation.sources import registry_rows  # deferred: readers pull in rasterio and pyogrio
+
+    table = Table(title="label sources")
+    for column in ("source", "region", "continent", "years", "licence", "crosswalk", "layout"):
+        table.add_column(column, overflow="fold")
+    for row in registry_rows():
+        table.add_row(*(row[c] for c in ("source", "region", "continent", "years", "licence", "crosswalk", "layout")))
+    console.print(table)
+
+
 @app.command("demo")
 def demo(
     out: Annotated[

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-# The study's file order of the 13 L1C bands.
-S2_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B10", "B11", "B12", "B8A")
+from curation.sources.chip_product import S2_FILE_ORDER
+
+S2_BANDS = S2_FILE_ORDER  # the study's file order of the 13 L1C bands
 
 # Top-of-atmosphere-like reflectance per harmonized class, in S2_BANDS order.
 SIGNATURES: dict[str, tuple[float, ...]] = {
@@ -136,4 +137,5 @@ def synthesize(
     if rng.random() < cloud_probability:
         alpha = np.clip(smooth_noise(rng, shape, max(shape[0] // 4, 2)) - 0.6, 0, 1)[None]
         refl = refl * (1 - alpha) + CLOUD[:, None, None] * alpha
-    return np.clip(np.rint(refl * 10000), 1, 20000).astype(np.uint16)
+    chip: npt.NDArray[np.uint16] = np.clip(np.rint(refl * 10000), 1, 20000).astype(np.uint16)
+    return chip

@@ -25,12 +25,20 @@ def test_dvc_repro_runs_and_then_has_nothing_to_do(tmp_path: Path) -> None:
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
+    params = tmp_path / "params.yaml"  # a tiny demo profile keeps the test fast
+    text = (
+        params.read_text().replace("chip_px: 64", "chip_px: 32").replace("chips_per_source: 40", "chips_per_source: 4")
+    )
+    assert "chip_px: 32" in text and "chips_per_source: 4" in text
+    params.write_text(text)
     run(["git", "init", "-q"], tmp_path)
     dvc = [sys.executable, "-m", "dvc"]
     first = run([*dvc, "repro"], tmp_path)
     assert "Running stage 'crosswalks'" in first
+    assert "Running stage 'demo'" in first
     assert (tmp_path / "reports" / "crosswalks.json").is_file()
+    assert len(list((tmp_path / "data" / "raw" / "sentinel2" / "cdl").glob("*.tif"))) == 4
     second = run([*dvc, "repro"], tmp_path)
     assert "Data and pipelines are up to date" in second
     dag = run([*dvc, "dag"], tmp_path)
-    assert "crosswalks" in dag
+    assert "crosswalks" in dag and "demo" in dag

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -17,8 +18,8 @@ import numpy as np
 import numpy.typing as npt
 import rasterio
 from affine import Affine
+from pyproj import Transformer
 from rasterio.crs import CRS
-from rasterio.warp import transform_bounds
 
 from curation.errors import CropharmonyError
 
@@ -54,7 +55,11 @@ class ChipGrid:
 
     def bounds_in(self, crs: CRS) -> Bounds:
         """The grid's bounds transformed to another CRS (densified edges, so curved edges are covered)."""
-        minx, miny, maxx, maxy = transform_bounds(self.crs, crs, *self.bounds, densify_pts=21)
+        if crs == self.crs:
+            return self.bounds
+        minx, miny, maxx, maxy = _transformer(self.crs.to_wkt(), crs.to_wkt()).transform_bounds(
+            *self.bounds, densify_pts=21
+        )
         return (float(minx), float(miny), float(maxx), float(maxy))
 
     @classmethod
@@ -85,6 +90,12 @@ class SourceInfo:
     def __post_init__(self) -> None:
         if not self.crosswalk:
             object.__setattr__(self, "crosswalk", f"{self.name}.csv")
+
+
+@lru_cache(maxsize=256)
+def _transformer(source_wkt: str, target_wkt: str) -> Transformer:
+    """A PROJ transformer per CRS pair, built once: building one costs more than warping a chip."""
+    return Transformer.from_crs(source_wkt, target_wkt, always_xy=True)
 
 
 def intersects(a: Bounds, b: Bounds) -> bool:

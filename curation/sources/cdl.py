@@ -24,5 +24,6 @@ class CDL(RasterLabelSource):
         kind="raster",
         layout="<root>/<year>_30m_cdls/<year>_30m_cdls.tif or <root>/<year>_30m_cdls.tif",
     )
-    patterns = ("{year}_30m_cdls.tif", "{year}_30m_cdls/{year}_30m_cdls.tif")
+    patterns = ("{year}_30m_cdls.tif",)
+    year_regex = r"^(\d{4})_30m_cdls"
     fill_code = 0  # Background

@@ -186,7 +186,7 @@ class ChipProductSource(LabelSource):
         warped = warp_window(header, grid)
         if warped is None or (warped < 0).all():
             raise SourceError(
-                f"chip {grid.chip_id}: inside product: its bounds {format_bounds(grid.bounds)} in "
+                f"chip {self.chip_id(field)}: inside product: its bounds {format_bounds(grid.bounds)} in "
                 f"{grid.crs.to_string()} lie outside its label raster {header.path.name} "
                 f"{format_bounds(header.bounds)} in {header.crs.to_string()}. "
                 f"Fix: read the chip on the label's own grid (grid_of) or on a grid that overlaps it"
@@ -227,11 +227,12 @@ def _as_uint16(data: npt.NDArray[np.generic], path: Path) -> npt.NDArray[np.uint
     """Band values as uint16, refusing values that do not fit (floats, negatives, > 65535)."""
     if data.dtype in (np.uint8, np.uint16):
         return data.astype(np.uint16, copy=False)
-    fits = data.size == 0 or (int(data.min()) >= 0 and int(data.max()) <= np.iinfo(np.uint16).max)
-    if np.issubdtype(data.dtype, np.integer) and fits:
+    if np.issubdtype(data.dtype, np.integer) and (
+        data.size == 0 or (int(data.min()) >= 0 and int(data.max()) <= np.iinfo(np.uint16).max)
+    ):
         return data.astype(np.uint16)
     raise SourceError(
-        f"{path}: uint16 reflectance: band dtype {data.dtype} holds values outside 0..65535. "
+        f"{path}: uint16 reflectance: band dtype {data.dtype} does not hold integers in 0..65535. "
         f"Fix: use the product's original Sentinel-2 band file"
     )
 

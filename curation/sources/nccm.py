@@ -25,4 +25,5 @@ class NCCM(RasterLabelSource):
         layout="<root>/CDL<year>_clip*.tif",
     )
     patterns = ("CDL{year}_clip*.tif",)
+    year_regex = r"^CDL(\d{4})_clip"
     fill_code = 15  # nodata

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,9 +91,10 @@ def warp_window(file: RasterFile, grid: ChipGrid) -> npt.NDArray[np.int64] | Non
 
 
 class RasterLabelSource(LabelSource):
-    """A product of one or more GeoTIFFs; several files (tiles, years) are mosaicked, first file first."""
+    """A product of one or more GeoTIFFs of one year; several files (tiles) are mosaicked, first file first."""
 
-    patterns: ClassVar[tuple[str, ...]]  # globs relative to the root, with {year}
+    patterns: ClassVar[tuple[str, ...]]  # file-name globs with {year}, searched recursively like torchgeo
+    year_regex: ClassVar[str]  # pulls the year out of a file name
     fill_code: ClassVar[int]  # code for chip pixels beyond the product's edge (ignore in the crosswalks)
 
     def __init__(self, root: Path | str, year: int | None = None) -> None:
@@ -105,9 +107,15 @@ class RasterLabelSource(LabelSource):
 
     def files(self) -> Sequence[Path]:
         """Product files under the root, sorted, searched recursively like torchgeo."""
-        found = sorted({p for pattern in self._globs() for p in self.root.glob(pattern) if p.is_file()})
+        found = sorted({p for pattern in self._globs() for p in self.root.rglob(pattern) if p.is_file()})
         if not found:
-            raise self._no_files(" or ".join(self._globs()))
+            raise self._no_files(" or ".join(f"**/{g}" for g in self._globs()))
+        years = sorted({m.group(1) for p in found if (m := re.search(self.year_regex, p.name))})
+        if self.year is None and len(years) > 1:
+            raise SourceError(
+                f"{self.root}: one year per read: {self.info.name} files of {', '.join(years)} lie under the root. "
+                f"Fix: pass the chip's year (year=...) so labels of different years are never mosaicked"
+            )
         return found
 
     def index(self) -> list[RasterFile]:

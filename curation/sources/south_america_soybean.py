@@ -25,4 +25,5 @@ class SouthAmericaSoybean(RasterLabelSource):
         layout="<root>/SouthAmerica_Soybean_<year>.tif",
     )
     patterns = ("SouthAmerica_Soybean_{year}.tif",)
+    year_regex = r"^SouthAmerica_Soybean_(\d{4})"
     fill_code = 255  # no data

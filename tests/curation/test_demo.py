@@ -51,7 +51,10 @@ def test_native_formats_and_layouts(world: Path) -> None:
         assert src.tags()["CROPHARMONY_SYNTHETIC"] == MARKER
         codes = set(np.unique(src.read(1)).tolist())
     assert {1, 5, 3, 26, 111} <= codes  # maize, soybean, rice, a double crop, non-crop land
-    for path in (world / "nccm" / "CDL2019_clip.tif", world / "south_america_soybean" / "SouthAmerica_Soybean_2021.tif"):
+    for path in (
+        world / "nccm" / "CDL2019_clip.tif",
+        world / "south_america_soybean" / "SouthAmerica_Soybean_2021.tif",
+    ):
         with rasterio.open(path) as src:
             assert src.crs.to_epsg() == 4326
     info = pyogrio.read_info(world / "eurocrops" / "LV_2021" / "LV_2021_EC21.shp")
@@ -75,7 +78,9 @@ def test_chips_are_13_band_uint16_in_web_mercator(world: Path) -> None:
             with rasterio.open(chip) as src:
                 assert (src.count, src.dtypes[0], src.width, src.crs.to_epsg()) == (13, "uint16", 32, 3857)
                 assert src.descriptions == S2_BANDS
-                assert src.bounds.left == pytest.approx(int(col) * 320) and src.bounds.top == pytest.approx(-int(row) * 320)
+                assert src.bounds.left == pytest.approx(int(col) * 320) and src.bounds.top == pytest.approx(
+                    -int(row) * 320
+                )
                 assert int(year) in SOURCES[source].info.years
 
 

@@ -16,6 +16,12 @@ shared:
   crosswalk_set: toolkit
 crosswalks:
   sets: [toolkit, paper]
+demo:
+  seed: 0
+  out: data/raw
+  chip_px: 64
+  chips_per_source: 40
+  cloud_probability: 0.2
 """
 
 

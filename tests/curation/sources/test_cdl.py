@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import shutil
 from pathlib import Path
 from types import ModuleType
 
@@ -47,7 +46,12 @@ def direct(path: Path, grid: ChipGrid) -> npt.NDArray[np.uint8]:
     out = np.full(grid.shape, SENTINEL, dtype=np.uint8)
     with rasterio.open(path) as src:
         reproject(
-            rasterio.band(src, 1), out, dst_transform=grid.transform, dst_crs=grid.crs, resampling=Resampling.nearest
+            rasterio.band(src, 1),
+            out,
+            dst_transform=grid.transform,
+            dst_crs=grid.crs,
+            resampling=Resampling.nearest,
+            init_dest_nodata=False,  # rasterio would otherwise zero the destination first
         )
     return out
 
@@ -89,8 +93,10 @@ def test_fixture_holds_real_cdl_codes_on_the_cdl_grid() -> None:
 # ---------------------------------------------------------------- discovery
 
 
-def test_discovers_both_layouts() -> None:
-    assert CDL(DATA).files() == [FLAT, NESTED]
+def test_discovers_both_layouts_but_never_mixes_years() -> None:
+    with pytest.raises(SourceError, match="one year per read: cdl files of 2022, 2023") as info:
+        CDL(DATA).files()
+    assert "pass the chip's year" in str(info.value)
 
 
 @pytest.mark.parametrize(("year", "expected"), [(2022, FLAT), (2023, NESTED)])
@@ -99,7 +105,7 @@ def test_year_filter_picks_one_layout(year: int, expected: Path) -> None:
 
 
 def test_year_without_a_file_is_an_unmatched_pattern() -> None:
-    with pytest.raises(SourceError, match=r"no file matches 2021_30m_cdls\.tif or 2021_30m_cdls/2021_30m_cdls\.tif"):
+    with pytest.raises(SourceError, match=r"no file matches \*\*/2021_30m_cdls\.tif"):
         CDL(DATA, year=2021).files()
 
 
@@ -112,7 +118,7 @@ def test_missing_root(tmp_path: Path) -> None:
 def test_root_without_product_files(tmp_path: Path) -> None:
     (tmp_path / "2023_cdls.tif").write_bytes(b"")  # wrong name: torchgeo's glob is *_30m_cdls.tif
     source = CDL(tmp_path)
-    with pytest.raises(SourceError, match=r"file pattern: no file matches \*_30m_cdls\.tif") as info:
+    with pytest.raises(SourceError, match=r"file pattern: no file matches \*\*/\*_30m_cdls\.tif") as info:
         source.files()
     assert str(tmp_path) in str(info.value)
     with pytest.raises(SourceError, match="file pattern"):
@@ -184,9 +190,12 @@ def test_files_of_one_year_are_mosaicked(tmp_path: Path) -> None:
     np.testing.assert_array_equal(CDL(tmp_path, year=2023).read_labels(grid), expected)
 
 
-def test_without_a_year_the_first_file_wins_where_files_overlap() -> None:
+def test_a_single_year_root_needs_no_year(tmp_path: Path) -> None:
+    (tmp_path / "deep" / "folder").mkdir(parents=True)
+    copy = tmp_path / "deep" / "folder" / FLAT.name  # found recursively, like torchgeo's **/ glob
+    copy.write_bytes(FLAT.read_bytes())
     grid = grid_at(*centre_of(FLAT), "EPSG:32615", 32)
-    np.testing.assert_array_equal(CDL(DATA).read_labels(grid), direct(FLAT, grid))
+    np.testing.assert_array_equal(CDL(tmp_path).read_labels(grid), direct(FLAT, grid))
 
 
 def test_chip_outside_the_product_names_the_chip_and_the_bounds() -> None:
@@ -206,6 +215,21 @@ def test_corrupt_geotiff_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="readable GeoTIFF") as info:
         CDL(tmp_path).read_labels(grid_at(*centre_of(NESTED), "EPSG:32615", 8))
     assert str(tmp_path / "2023_30m_cdls.tif") in str(info.value)
+
+
+def test_truncated_geotiff_fails_on_read_naming_the_file(tmp_path: Path) -> None:
+    with rasterio.open(NESTED) as src:
+        profile, data = src.profile, src.read(1)
+    profile.update(compress=None, tiled=True, blockxsize=16, blockysize=16)
+    path = tmp_path / "2023_30m_cdls.tif"
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data, 1)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # the header survives, half the blocks do not
+    source = CDL(tmp_path)
+    assert source.index()[0].crs == CRS.from_epsg(5070)
+    with pytest.raises(SourceError, match="readable GeoTIFF") as info:
+        source.read_labels(grid_at(*centre_of(NESTED), "EPSG:32615", 128))
+    assert str(path) in str(info.value)
 
 
 def test_label_raster_without_crs(tmp_path: Path) -> None:
