@@ -355,7 +355,7 @@ def _write_chip_product(
         if region.source == "south_africa_crop_type":
             field_id = str(1000 + number)
             south_africa_crop_type.write_field(
-                root, field_id, f"{region.year}_04_01", labels, image, crs, grid.transform
+                root, field_id, f"{region.year}_07_01", labels, image, crs, grid.transform
             )
         else:
             field_id = f"{int(rng.integers(0, 16**5)):05x}"

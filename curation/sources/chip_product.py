@@ -13,7 +13,7 @@ import difflib
 import os
 import tempfile
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -32,6 +32,9 @@ S2_FILE_ORDER: tuple[str, ...] = (
 )  # fmt: skip
 """The study's band order of a 13-band Sentinel-2 chip (its file order: B01..B12, then B8A)."""
 
+ZERO_FILLED_TAG = "CROPHARMONY_ZERO_FILLED_BANDS"
+"""GeoTIFF tag listing the bands a chip lacks and carries as zeros (B10 for these products)."""
+
 CREATION_OPTIONS: dict[str, str] = {"driver": "GTiff", "compress": "deflate"}
 """Fixed GeoTIFF creation options, so written files are byte-for-byte reproducible."""
 
@@ -42,7 +45,12 @@ def same_grid(a: ChipGrid, b: ChipGrid) -> bool:
 
 
 def write_geotiff(
-    path: Path, data: npt.NDArray[np.generic], crs: CRS | str | int, transform: Affine, descriptions: Sequence[str] = ()
+    path: Path,
+    data: npt.NDArray[np.generic],
+    crs: CRS | str | int,
+    transform: Affine,
+    descriptions: Sequence[str] = (),
+    tags: Mapping[str, str] | None = None,
 ) -> None:
     """Write a 2-D or (bands, H, W) array as a deflate GeoTIFF, atomically (temp file in the folder, then rename)."""
     stack = data[np.newaxis] if data.ndim == 2 else data
@@ -60,6 +68,8 @@ def write_geotiff(
             dst.write(stack)
             for i, name in enumerate(descriptions, start=1):
                 dst.set_band_description(i, name)
+            if tags:
+                dst.update_tags(**tags)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -219,7 +229,8 @@ class ChipProductSource(LabelSource):
     def write_image(self, chip_id: str, path: Path, date: str | None = None) -> ChipGrid:
         """Write the chip's 13-band image (S2_FILE_ORDER, band names as descriptions) atomically; returns its grid."""
         stack, grid = self.read_image(chip_id, date)
-        write_geotiff(Path(path), stack, grid.crs, grid.transform, S2_FILE_ORDER)
+        tags = {ZERO_FILLED_TAG: ",".join(self.ZERO_FILLED), "CROPHARMONY_SOURCE": self.info.name}
+        write_geotiff(Path(path), stack, grid.crs, grid.transform, S2_FILE_ORDER, tags)
         return grid
 
 

@@ -189,6 +189,8 @@ def test_write_image_matches_read_image(source: AgriFieldNet, tmp_path: Path) ->
     expected, _ = source.read_image("f2eb7")
     with rasterio.open(out) as src:
         assert src.descriptions == S2_FILE_ORDER
+        assert src.tags()["CROPHARMONY_ZERO_FILLED_BANDS"] == "B10"
+        assert src.tags()["CROPHARMONY_SOURCE"] == "agrifieldnet"
         assert (src.crs, src.transform, src.dtypes[0]) == (grid.crs, grid.transform, "uint16")
         np.testing.assert_array_equal(src.read(), expected)
     assert [p.name for p in tmp_path.iterdir()] == [out.name]

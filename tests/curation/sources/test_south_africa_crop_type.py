@@ -208,6 +208,7 @@ def test_write_image_is_atomic_deterministic_and_described(source: SouthAfricaCr
     with rasterio.open(out) as src:
         assert (src.count, src.dtypes[0], src.crs, src.transform) == (13, "uint16", grid.crs, grid.transform)
         assert src.descriptions == S2_FILE_ORDER
+        assert src.tags()["CROPHARMONY_ZERO_FILLED_BANDS"] == "B10"  # recorded, not silently zero
         assert src.compression is not None and src.compression.value == "DEFLATE"
         np.testing.assert_array_equal(src.read(), expected)
     assert ChipGrid.of_raster(out) == grid
