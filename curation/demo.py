@@ -27,7 +27,7 @@ from shapely.geometry import box
 from curation.crosswalks import CrosswalkSet, load_set
 from curation.errors import CropharmonyError, report_and_exit
 from curation.params import DEFAULT_PARAMS, DemoParams, SharedParams, load_section
-from curation.remap import remap_raster
+from curation.remap import Crosswalk, remap_raster
 from curation.sources import SOURCES, agrifieldnet, south_africa_crop_type
 from curation.sources.base import ChipGrid
 from curation.synth import S2_BANDS, Look, draw_codes, region_signatures, smooth_noise, strip_fields, synthesize
@@ -293,7 +293,7 @@ def build(params: DemoParams, legends_dir: Path, out: Path) -> dict[str, object]
         signatures = region_signatures(rng, region.look, toolkit.taxonomy.names)
         crosswalk = toolkit[region.source]
         if region.source in ("south_africa_crop_type", "agrifieldnet"):
-            chips = _write_chip_product(root, rng, region, tiles, params, crosswalk_set=toolkit, signatures=signatures)
+            chips = _write_chip_product(root, rng, region, tiles, params, crosswalk, signatures)
         else:
             native_crs = CRS.from_user_input(region.crs)
             bounds = _extent(tiles, params.chip_px, native_crs)
@@ -342,11 +342,10 @@ def _write_chip_product(
     region: Region,
     tiles: list[tuple[int, int]],
     params: DemoParams,
-    crosswalk_set: CrosswalkSet,
+    crosswalk: Crosswalk,
     signatures: npt.NDArray[np.float64],
 ) -> list[str]:
     crs = CRS.from_user_input(region.crs)
-    crosswalk = crosswalk_set[region.source]
     ids = []
     for number, (col, row) in enumerate(tiles):
         grid = _tile_grid(crs, col, row, params.chip_px, "")
