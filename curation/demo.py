@@ -18,7 +18,6 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
-import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.warp import transform, transform_bounds
@@ -30,6 +29,7 @@ from curation.params import DEFAULT_PARAMS, DemoParams, SharedParams, load_secti
 from curation.remap import Crosswalk, remap_raster
 from curation.sources import SOURCES, agrifieldnet, south_africa_crop_type
 from curation.sources.base import ChipGrid
+from curation.sources.chip_product import write_geotiff
 from curation.synth import S2_BANDS, Look, draw_codes, region_signatures, smooth_noise, strip_fields, synthesize
 
 # Where each raster product lies under its root (torchgeo's layouts; CDL in its nested download folder).
@@ -144,32 +144,11 @@ REGIONS = (
 )
 
 
-def _tags(dst: rasterio.io.DatasetWriter, seed: int) -> None:
-    dst.update_tags(CROPHARMONY_SYNTHETIC=MARKER, CROPHARMONY_SEED=str(seed))
-
-
 def _write_tif(
     path: Path, data: npt.NDArray[np.generic], crs: CRS, affine: Affine, seed: int, bands: tuple[str, ...] = ()
 ) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    array = data if data.ndim == 3 else data[None]
-    profile = {
-        "driver": "GTiff",
-        "width": array.shape[2],
-        "height": array.shape[1],
-        "count": array.shape[0],
-        "dtype": array.dtype.name,
-        "crs": crs,
-        "transform": affine,
-        "compress": "deflate",
-    }
-    if array.shape[1] >= 256 and array.shape[2] >= 256:
-        profile |= {"tiled": True, "blockxsize": 256, "blockysize": 256}
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(array)
-        _tags(dst, seed)
-        for i, name in enumerate(bands, start=1):
-            dst.set_band_description(i, name)
+    tags = {"CROPHARMONY_SYNTHETIC": MARKER, "CROPHARMONY_SEED": str(seed)}
+    write_geotiff(path, data, crs, affine, bands, tags)
 
 
 def _tiles(rng: np.random.Generator, region: Region, chip_px: int, count: int) -> list[tuple[int, int]]:

@@ -52,10 +52,14 @@ def write_geotiff(
     descriptions: Sequence[str] = (),
     tags: Mapping[str, str] | None = None,
 ) -> None:
-    """Write a 2-D or (bands, H, W) array as a deflate GeoTIFF, atomically (temp file in the folder, then rename)."""
+    """Write a 2-D or (bands, H, W) array as a deflate GeoTIFF, atomically (temp file in the folder, then rename).
+
+    Rasters of 256 px and more per side are tiled 256 x 256, so windowed reads touch only the blocks they need.
+    """
     stack = data[np.newaxis] if data.ndim == 2 else data
     if stack.ndim != 3:
         raise SourceError(f"{path}: array shape: expected (H, W) or (bands, H, W), got {data.shape}. Fix: reshape it")
+    tiling = {"tiled": True, "blockxsize": 256, "blockysize": 256} if min(stack.shape[1:]) >= 256 else {}
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
@@ -63,7 +67,7 @@ def write_geotiff(
     try:
         with rasterio.open(
             tmp, "w", width=stack.shape[2], height=stack.shape[1], count=stack.shape[0], dtype=stack.dtype.name,
-            crs=CRS.from_user_input(crs), transform=transform, **CREATION_OPTIONS,
+            crs=CRS.from_user_input(crs), transform=transform, **CREATION_OPTIONS, **tiling,
         ) as dst:  # fmt: skip
             dst.write(stack)
             for i, name in enumerate(descriptions, start=1):
