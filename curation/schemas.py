@@ -7,15 +7,43 @@ instead of failing inside the CSV reader.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
+from pandera.errors import SchemaErrors
 
 INTEGER = r"^[0-9]+$"
 CLASS_NAME = r"^[a-z][a-z0-9_]*$"
 HEX_COLOR = r"^#[0-9a-fA-F]{6}$"
 UNMAPPED_ID = 255  # lookup-table sentinel, so class ids stay below it
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed check on one row (row None: the check failed for the table as a whole)."""
+
+    row: int | None
+    column: str | None
+    rule: str
+    value: str
+
+
+def failures(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> list[Failure]:
+    """Every failure of `schema` on `frame` (lazy validation: all of them, not the first)."""
+    try:
+        schema.validate(frame, lazy=True)
+    except SchemaErrors as exc:
+        found = []
+        for case in exc.failure_cases.iter_rows(named=True):
+            column = case["column"] if case["schema_context"] == "Column" else None
+            index = case["index"]
+            found.append(
+                Failure(None if index is None else int(index), column, str(case["check"]), str(case["failure_case"]))
+            )
+        return found
+    return []
 
 
 def _as_int(key: str) -> pl.Expr:
@@ -137,4 +165,106 @@ def crosswalk_schema(
         },
         strict=True,
         name=f"{source} crosswalk",
+    )
+
+
+def _rule(name: str, expression: pl.Expr) -> pa.Check:
+    """A frame-wide rule: one boolean per row, reported under `name`."""
+    return pa.Check(lambda data: data.lazyframe.select(expression), name=name)
+
+
+def class_column(name: str) -> str:
+    """The manifest column holding a class's pixel count."""
+    return f"px_{name}"
+
+
+def manifest_schema(class_names: Sequence[str], sources: Sequence[str]) -> pa.DataFrameSchema:
+    """`data/chips/manifest.parquet`: one row per chip, one pixel-count column per target class (ignore included)."""
+    counts = [class_column(n) for n in class_names]
+    text = pa.Column(pl.String, checks=non_blank_check())
+    columns: dict[str, pa.Column] = {
+        "chip_id": text,
+        "source": pa.Column(pl.String, checks=pa.Check.isin(sorted(sources))),
+        "region": text,
+        "continent": text,
+        "year": pa.Column(pl.Int64, checks=pa.Check.in_range(1980, 2100)),
+        "crs": text,
+        "minx": pa.Column(pl.Float64),
+        "miny": pa.Column(pl.Float64),
+        "maxx": pa.Column(pl.Float64),
+        "maxy": pa.Column(pl.Float64),
+        "lon": pa.Column(pl.Float64, checks=pa.Check.in_range(-180.0, 180.0)),
+        "lat": pa.Column(pl.Float64, checks=pa.Check.in_range(-90.0, 90.0)),
+        "height": pa.Column(pl.Int64, checks=pa.Check.gt(0)),
+        "width": pa.Column(pl.Int64, checks=pa.Check.gt(0)),
+        **{c: pa.Column(pl.Int64, checks=pa.Check.ge(0)) for c in counts},
+        "dominant": pa.Column(pl.String, checks=pa.Check.isin(list(class_names))),
+        "image_path": text,
+        "label_path": text,
+        "grid": text,
+        "label_grid": text,
+        "crosswalk_set": text,
+    }
+    return pa.DataFrameSchema(
+        columns,
+        strict=True,
+        ordered=True,
+        checks=[
+            _rule("unique chip id per source", ~pl.struct("source", "chip_id").is_duplicated()),
+            _rule("counts sum to the chip area", pl.sum_horizontal(counts) == pl.col("height") * pl.col("width")),
+            _rule("label and image grids agree", pl.col("grid") == pl.col("label_grid")),
+            _rule("bounds ordered", (pl.col("minx") < pl.col("maxx")) & (pl.col("miny") < pl.col("maxy"))),
+        ],
+        name="chip manifest",
+    )
+
+
+SPLITS = ("train", "test")
+
+
+def _nested_check() -> pa.Check:
+    """Each training chip is in every larger training set of its source (10 within 100 within 900)."""
+
+    def check(data: PolarsData) -> pl.LazyFrame:
+        frame = data.lazyframe.with_row_index("_row")
+        train = frame.filter(pl.col("split") == "train")
+        sizes = train.group_by("source").agg(pl.col("size").unique().alias("_sizes"))
+        member = train.group_by("source", "chip_id").agg(
+            pl.col("size").min().alias("_smallest"), pl.len().alias("_memberships")
+        )
+        expected = (
+            frame.join(member, on=["source", "chip_id"], how="left")
+            .join(sizes.explode("_sizes"), on="source", how="left")
+            .group_by("_row")
+            .agg(
+                pl.col("split").first(),
+                pl.col("_memberships").first(),
+                (pl.col("_sizes") >= pl.col("_smallest")).sum().alias("_expected"),
+            )
+            .sort("_row")
+        )
+        return expected.select((pl.col("split") != "train") | (pl.col("_memberships") == pl.col("_expected")))
+
+    return pa.Check(check, name="training sets nested")
+
+
+def subsets_schema(nested: bool = True) -> pa.DataFrameSchema:
+    """The subsets manifest: one row per chip and set; test disjoint from training; training sets nested."""
+    checks = [
+        _rule("unique chip per set", ~pl.struct("source", "split", "size", "chip_id").is_duplicated()),
+        _rule("test disjoint from training", pl.col("split").n_unique().over("source", "chip_id") == 1),
+    ]
+    if nested:
+        checks.append(_nested_check())
+    return pa.DataFrameSchema(
+        {
+            "chip_id": pa.Column(pl.String, checks=non_blank_check()),
+            "source": pa.Column(pl.String, checks=non_blank_check()),
+            "split": pa.Column(pl.String, checks=pa.Check.isin(list(SPLITS))),
+            "size": pa.Column(pl.Int64, checks=pa.Check.gt(0)),
+        },
+        strict=True,
+        ordered=True,
+        checks=checks,
+        name="subsets manifest",
     )

@@ -49,6 +49,7 @@ class AgriFieldNet(ChipProductSource):
         kind="chips",
         layout=f"<root>/train_labels/{LABEL_PREFIX}<id>.tif (not the *{FIELD_IDS_SUFFIX}.tif beside them) with "
         f"Sentinel-2 bands <root>/source/{SOURCE_PREFIX}<id>/{SOURCE_PREFIX}<id>_<band>_10m.tif",
+        study_name="agrifieldnet_2021",
     )
     label_pattern = f"train_labels/**/{LABEL_PREFIX}<id>.tif (excluding *{FIELD_IDS_SUFFIX}.tif)"
 

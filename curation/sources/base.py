@@ -85,6 +85,7 @@ class SourceInfo:
     doi: str
     kind: Kind
     layout: str
+    study_name: str  # the dataset's name in the study's file names: sentinel2_<study_name>_subsampled[_<size>.csv]
     crosswalk: str = field(default="")
 
     def __post_init__(self) -> None:

@@ -23,6 +23,7 @@ class CDL(RasterLabelSource):
         doi="",
         kind="raster",
         layout="<root>/<year>_30m_cdls/<year>_30m_cdls.tif or <root>/<year>_30m_cdls.tif",
+        study_name="cdl_2023",
     )
     patterns = ("{year}_30m_cdls.tif",)
     year_regex = r"^(\d{4})_30m_cdls"

@@ -45,6 +45,7 @@ class EuroCrops(LabelSource):
         doi="10.5281/zenodo.6866846",
         kind="vector",
         layout="<root>/**/<CC>_<year>_EC*.shp (or the release zips) with <root>/HCAT*.csv",
+        study_name="eurocrops",
     )
     code_column = "EC_hcat_c"
     pattern = "*_EC*.shp"

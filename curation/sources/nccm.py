@@ -23,6 +23,7 @@ class NCCM(RasterLabelSource):
         doi="10.1038/s41597-021-00827-9",
         kind="raster",
         layout="<root>/CDL<year>_clip*.tif",
+        study_name="nccm_2019",
     )
     patterns = ("CDL{year}_clip*.tif",)
     year_regex = r"^CDL(\d{4})_clip"

@@ -54,6 +54,7 @@ class SouthAfricaCropType(ChipProductSource):
         kind="chips",
         layout="<root>/train/labels/<field_id>.tif with Sentinel-2 bands "
         "<root>/train/imagery/s2/<field_id>/<YYYY_MM_DD>/<field_id>_<YYYY_MM_DD>_<band>_10m.tif",
+        study_name="sact_2017",
     )
     label_pattern = "train/labels/<field_id>.tif (digits)"
 

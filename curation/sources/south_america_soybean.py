@@ -23,6 +23,7 @@ class SouthAmericaSoybean(RasterLabelSource):
         doi="10.1038/s41893-021-00729-z",
         kind="raster",
         layout="<root>/SouthAmerica_Soybean_<year>.tif",
+        study_name="sas_2021",
     )
     patterns = ("SouthAmerica_Soybean_{year}.tif",)
     year_regex = r"^SouthAmerica_Soybean_(\d{4})"

@@ -10,19 +10,8 @@ from curation.params import SECTIONS, CrosswalksParams, SharedParams, check_all,
 
 ROOT = Path(__file__).resolve().parents[2]
 
-GOOD = """
-shared:
-  legends_dir: curation/legends
-  crosswalk_set: toolkit
-crosswalks:
-  sets: [toolkit, paper]
-demo:
-  seed: 0
-  out: data/raw
-  chip_px: 64
-  chips_per_source: 40
-  cloud_probability: 0.2
-"""
+GOOD = (ROOT / "params.yaml").read_text()
+PROFILES = sorted((ROOT / "profiles").glob("*.yaml"))
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -34,6 +23,23 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_project_params_are_valid() -> None:
     sections = check_all(ROOT / "params.yaml")
     assert set(sections) == set(SECTIONS)
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+def test_profiles_are_valid(profile: Path) -> None:
+    assert set(check_all(profile)) == set(SECTIONS)
+
+
+def test_nested_keys_are_checked_with_suggestions(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("      label_crs: EPSG:5070", "      label_cr: EPSG:5070"))
+    with pytest.raises(ParamsError, match=r"'shared\.sources\.cdl\.label_cr'.*did you mean 'label_crs'"):
+        load_section(SharedParams, path)
+    with pytest.raises(ParamsError, match="unknown source 'cdll'.*did you mean 'cdl'"):
+        load_section(SharedParams, write(tmp_path, GOOD.replace("    cdl: ", "    cdll: ")))
+    with pytest.raises(ParamsError, match="unknown CRS"):
+        load_section(SharedParams, write(tmp_path, GOOD.replace("label_crs: EPSG:5070", "label_crs: EPSG:99999")))
+    with pytest.raises(ParamsError, match="13 Sentinel-2 bands"):
+        load_section(SharedParams, write(tmp_path, GOOD.replace("B11, B12, B8A]", "B11, B12]")))
 
 
 def test_section_is_typed_and_frozen(tmp_path: Path) -> None:
@@ -62,7 +68,7 @@ def test_misspelled_section_names_the_closest_section(tmp_path: Path) -> None:
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
-    text = GOOD.replace("crosswalk_set:", "crosswalk_sett:").replace("sets:", "setz:")
+    text = GOOD.replace("crosswalk_set:", "crosswalk_sett:").replace("  sets:", "  setz:")
     with pytest.raises(ParamsError) as info:
         check_all(write(tmp_path, text))
     assert len(info.value.problems) == 2
