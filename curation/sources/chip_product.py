@@ -208,6 +208,18 @@ class ChipProductSource(LabelSource):
         warped[warped < 0] = self.no_data_code
         return warped.astype(np.dtype(header.dtype))
 
+    def image_date(self, chip_id: str, month: int | None) -> str | None:
+        """The imagery date to read for a chip in `month` (None: the product's default choice).
+
+        Products with a single image per chip have no dates, so asking for a month is an error.
+        """
+        if month is not None:
+            raise SourceError(
+                f"chip {self.grid_of(chip_id).chip_id}: month: {self.info.name} has one image per chip, so no month "
+                f"{month} to choose. Fix: set the source's month to null in params"
+            )
+        return None
+
     def read_image(self, chip_id: str, date: str | None = None) -> tuple[npt.NDArray[np.uint16], ChipGrid]:
         """The 13-band uint16 stack in S2_FILE_ORDER (ZERO_FILLED bands all 0) on the label's grid."""
         field = self.resolve(chip_id)

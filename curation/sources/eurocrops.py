@@ -81,16 +81,20 @@ class EuroCrops(LabelSource):
         tables = sorted(self.root.rglob("HCAT*.csv"))
         return tables[0] if tables else None
 
+    def layer_uris(self) -> list[tuple[str, Path]]:
+        """(GDAL path, file on disk) of every parcel layer: shapefiles, and shapefiles inside release zips."""
+        uris = []
+        for file in self.files():
+            if file.suffix == ".zip":
+                uris += [(f"/vsizip/{file}/{member}", file) for member in self._zip_members(file)]
+            else:
+                uris.append((str(file), file))
+        return uris
+
     def layers(self) -> list[Layer]:
         """Every parcel layer with its CRS and extent, read once."""
         if self._layers is None:
-            uris = []
-            for file in self.files():
-                if file.suffix == ".zip":
-                    uris += [(f"/vsizip/{file}/{member}", file) for member in self._zip_members(file)]
-                else:
-                    uris.append((str(file), file))
-            self._layers = [self._layer(uri, file) for uri, file in uris]
+            self._layers = [self._layer(uri, file) for uri, file in self.layer_uris()]
         return self._layers
 
     def _layer(self, uri: str, file: Path) -> Layer:

@@ -71,24 +71,30 @@ class SouthAfricaCropType(ChipProductSource):
             return []
         return sorted(p.name for p in folder.iterdir() if p.is_dir() and DATE_RE.match(p.name))
 
-    def _band_files(self, field: str, date: str | None) -> tuple[Path, dict[str, Path]]:
+    def image_date(self, chip_id: str, month: int | None) -> str | None:
+        """The first date (of `month`, when given) with all bands: torchgeo reads July only, so params can ask."""
+        return self._complete_date(self.resolve(chip_id), month)
+
+    def _complete_date(self, field: str, month: int | None) -> str:
         bands = self.native_bands()
-        if date is not None:
-            day = _normalize_date(date)
-            return _field_dir(self.root, field) / day, {b: _band_path(self.root, field, day, b) for b in bands}
-        dates = self.dates(field)
+        dates = [d for d in self.dates(field) if month is None or int(d[5:7]) == month]
         gaps: list[str] = []
         for day in dates:
-            paths = {b: _band_path(self.root, field, day, b) for b in bands}
-            missing = [b for b, p in paths.items() if not p.is_file()]
+            missing = [b for b in bands if not _band_path(self.root, field, day, b).is_file()]
             if not missing:
-                return _field_dir(self.root, field) / day, paths
+                return day
             gaps.append(f"{day} lacks {', '.join(missing)}")
-        detail = "; ".join(gaps) if gaps else "no YYYY_MM_DD date folders"
+        within = f" in month {month}" if month is not None else ""
+        detail = "; ".join(gaps) if gaps else f"no YYYY_MM_DD date folders{within}"
         raise SourceError(
-            f"{_field_dir(self.root, field)}: complete Sentinel-2 date: no date has all {len(bands)} bands "
-            f"({detail}). Fix: add the missing band files or re-download the field's s2 imagery"
+            f"{_field_dir(self.root, field)}: complete Sentinel-2 date: no date{within} has all {len(bands)} bands "
+            f"({detail}). Fix: add the missing band files, re-download the field's s2 imagery or choose another month"
         )
+
+    def _band_files(self, field: str, date: str | None) -> tuple[Path, dict[str, Path]]:
+        bands = self.native_bands()
+        day = _normalize_date(date) if date is not None else self._complete_date(field, None)
+        return _field_dir(self.root, field) / day, {b: _band_path(self.root, field, day, b) for b in bands}
 
 
 def write_field(
