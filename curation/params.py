@@ -81,6 +81,8 @@ class SharedParams(Section):
     legends_dir: Path
     crosswalk_set: str
     raw_root: Path  # source paths are relative to it
+    chip_px: int = Field(ge=16, le=4096)  # side of every image chip in pixels
+    resolution_m: float = Field(gt=0)  # image pixel size in CRS units (metres)
     bands: tuple[str, ...]  # band order of the 13-band image chips
     dask: DaskParams
     sources: dict[str, SourceParams]
@@ -142,8 +144,6 @@ class ValidateParams(Section):
     """The `validate` stage: what every source's products and chips must satisfy."""
 
     section: ClassVar[str] = "validate"
-    chip_px: int = Field(ge=16, le=4096)  # expected side of every image chip in pixels
-    resolution_m: float = Field(gt=0)  # expected image pixel size in CRS units (metres)
     max_ignore_share: float = Field(ge=0.0, le=1.0)  # warn (not fail) when a chip's labels are more ignore than this
     out: Path  # reports/validation
 

@@ -77,9 +77,9 @@ DETAILS = {
 
 def _size_fix(rule: str) -> str | None:
     if rule.endswith(("px high", "px wide")):
-        return "cut chips at validate.chip_px pixels, or set validate.chip_px to the chips' size"
+        return "cut chips at shared.chip_px pixels, or set shared.chip_px to the chips' size"
     if rule.endswith("m pixels"):
-        return "resample chips to validate.resolution_m, or set it to the chips' pixel size"
+        return "resample chips to shared.resolution_m, or set it to the chips' pixel size"
     return None
 
 
@@ -132,7 +132,7 @@ def validate_source(
         tables["vector features"] = frame(features, _schema_columns(VECTOR_FEATURES_SCHEMA))
         errors += _table_problems(tables["vector layers"], VECTOR_LAYERS_SCHEMA, "layer", context)
         errors += _table_problems(tables["vector features"], VECTOR_FEATURES_SCHEMA, "layer", context)
-    image_schema = image_chips_schema(len(shared.bands), params.chip_px, params.resolution_m)
+    image_schema = image_chips_schema(len(shared.bands), shared.chip_px, shared.resolution_m)
     images = [c.image for c in chips if c.image is not None]
     tables["image chips"] = frame(images, _schema_columns(image_schema))
     errors += _table_problems(tables["image chips"], image_schema, "file", context)
