@@ -128,6 +128,30 @@ def demo(
     )
 
 
+@app.command("validate")
+def validate(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage validate: check every source's label product and image chips (reports in params validate.out)."""
+    from curation import validate as stage
+
+    stage.main(["--params", str(params)])
+
+
+@app.command("chips")
+def chips(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage chips: cut a harmonized label chip on every image chip's grid and write the manifest."""
+    from curation import chips as stage
+
+    stage.main(["--params", str(params)])
+
+
+@app.command("subsets")
+def subsets(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage subsets: size-normalized, stratified, spatially blocked train and test sets per source."""
+    from curation import subsets as stage
+
+    stage.main(["--params", str(params)])
+
+
 @params_app.command("check")
 def params_check(params: ParamsOption = DEFAULT_PARAMS) -> None:
     """Validate every section of params.yaml; unknown keys name the closest valid one."""
