@@ -159,10 +159,13 @@ def build(shared: SharedParams, params: ChipsParams) -> dict[str, Any]:
                 CutTask(ChipTask(ref, shared.legends_dir, shared.crosswalk_set, shared.bands), tmp, params.link)
                 for ref in refs
             ]
-        results = run_tasks(cut_chip, tasks, shared.dask, "chips")
         if problems:
             raise ProblemsError("chips: cannot list the image chips", problems)
+        results = run_tasks(cut_chip, tasks, shared.dask, "chips")
         failed = _failed_chips(results, shared)
+        for name, chip_id in failed:  # cut before the image schema ran: leave none of their files behind
+            for kind in ("images", "labels"):
+                (tmp / name / kind / f"{chip_id}.tif").unlink(missing_ok=True)
         rows = [r.row for r in results if r.row is not None and (r.source, r.chip_id) not in failed]
         if failed and not params.skip_failed:
             listed = [p for chip_problems in failed.values() for p in chip_problems]

@@ -180,7 +180,8 @@ def raster_rows(source: SourceInput, crosswalk: Crosswalk, names: tuple[str, ...
                     }
                 )
         except RasterioIOError as exc:
-            problems.append(Problem(str(path), "readable GeoTIFF", str(exc), "re-download or replace the file"))
+            detail = str(exc).rstrip(".")
+            problems.append(Problem(str(path), "readable GeoTIFF", detail, "re-download or replace the file"))
     return rows, problems
 
 

@@ -143,7 +143,8 @@ def read_image(ref: ChipRef) -> ChipImage:
             return ChipImage(data, grid, src.dtypes[0], (abs(src.res[0]), abs(src.res[1])), zero_filled)
     except RasterioIOError as exc:
         raise SourceError(
-            f"{ref.image}: readable GeoTIFF: {exc}. Fix: re-download or regenerate the chip, or remove it"
+            f"{ref.image}: readable GeoTIFF: {str(exc).rstrip('.')}. "
+            "Fix: re-download or regenerate the chip, or remove it"
         ) from exc
 
 

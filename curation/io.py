@@ -9,11 +9,19 @@ from pathlib import Path
 from typing import Any
 
 
+def default_mode() -> int:
+    """The mode a plain `open()` would give a new file (mkstemp's 0600 would hide outputs from other users)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, then rename it over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        Path(tmp).chmod(default_mode())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

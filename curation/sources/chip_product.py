@@ -24,6 +24,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
 
+from curation.io import default_mode
 from curation.sources.base import ChipGrid, LabelSource, SourceError, format_bounds
 from curation.sources.raster import RasterFile, open_raster_file, warp_window
 
@@ -74,6 +75,7 @@ def write_geotiff(
                 dst.set_band_description(i, name)
             if tags:
                 dst.update_tags(**tags)
+        tmp.chmod(default_mode())
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -96,7 +98,9 @@ def read_raster(path: Path) -> tuple[npt.NDArray[np.generic], ChipGrid]:
                 raise SourceError(f"{path}: CRS present: the raster has no CRS. Fix: set it (gdal_edit.py -a_srs)")
             return src.read(1), ChipGrid(src.crs, src.transform, src.width, src.height)
     except RasterioIOError as exc:
-        raise SourceError(f"{path}: readable GeoTIFF: {exc}. Fix: re-download or replace the file") from exc
+        raise SourceError(
+            f"{path}: readable GeoTIFF: {str(exc).rstrip('.')}. Fix: re-download or replace the file"
+        ) from exc
 
 
 class ChipProductSource(LabelSource):

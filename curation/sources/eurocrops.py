@@ -122,10 +122,10 @@ class EuroCrops(LabelSource):
             if not intersects(box, layer.bounds):
                 continue
             touched = True
-            frame = pyogrio.read_dataframe(layer.uri, bbox=box, columns=[self.code_column])
+            frame = pyogrio.read_dataframe(layer.uri, bbox=box, columns=[self.code_column], fid_as_index=True)
             if frame.empty:
                 continue
-            codes = _parse_codes(frame[self.code_column].to_list(), layer.uri)
+            codes = _parse_codes(frame[self.code_column].to_list(), layer.uri, frame.index.to_list())
             geometries = frame.set_crs(layer.crs.to_wkt(), allow_override=True).to_crs(grid.crs.to_wkt()).geometry
             shapes = [(geom, i + 1) for i, geom in enumerate(geometries) if geom is not None and not geom.is_empty]
             if not shapes:
@@ -145,7 +145,7 @@ class EuroCrops(LabelSource):
         return out
 
 
-def _parse_codes(values: list[object], uri: str) -> npt.NDArray[np.int64]:
+def _parse_codes(values: list[object], uri: str, features: Sequence[int] = ()) -> npt.NDArray[np.int64]:
     """HCAT codes as integers; a parcel with no code gets 0 (ignore), text that is not a code is an error."""
     codes = np.zeros(len(values), dtype=np.int64)
     for i, value in enumerate(values):
@@ -155,7 +155,8 @@ def _parse_codes(values: list[object], uri: str) -> npt.NDArray[np.int64]:
         try:
             codes[i] = int(float(text)) if "." in text else int(text)
         except ValueError as exc:
+            feature = features[i] if features else i
             raise SourceError(
-                f"{uri}: HCAT code is an integer: feature {i} has {text!r}. Fix: correct the EC_hcat_c attribute"
+                f"{uri}: HCAT code is an integer: feature {feature} has {text!r}. Fix: correct the EC_hcat_c attribute"
             ) from exc
     return codes

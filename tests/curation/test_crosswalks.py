@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from curation.crosswalks import CrosswalkSet, check_sets, differences, load_set, main
 from curation.errors import LegendError, UnmappedCodesError
@@ -189,11 +190,18 @@ def test_a_class_is_added_by_editing_csvs_only(tmp_path: Path) -> None:
     assert out.tolist() == [[6, 1]]
 
 
-def test_stage_writes_a_deterministic_report(tmp_path: Path) -> None:
+def stage_params(tmp_path: Path, crosswalk_set: str, sets: list[str]) -> Path:
+    """The project's params with the legends folder made absolute and the crosswalk keys set."""
+    values = yaml.safe_load((ROOT / "params.yaml").read_text())
+    values["shared"].update(legends_dir=str(LEGENDS), crosswalk_set=crosswalk_set)
+    values["crosswalks"]["sets"] = sets
     params = tmp_path / "params.yaml"
-    params.write_text(
-        f"shared:\n  legends_dir: {LEGENDS}\n  crosswalk_set: toolkit\ncrosswalks:\n  sets: [toolkit, paper]\n"
-    )
+    params.write_text(yaml.safe_dump(values))
+    return params
+
+
+def test_stage_writes_a_deterministic_report(tmp_path: Path) -> None:
+    params = stage_params(tmp_path, "toolkit", ["toolkit", "paper"])
     first, second = tmp_path / "a.json", tmp_path / "b.json"
     main(["--params", str(params), "--out", str(first)])
     main(["--params", str(params), "--out", str(second)])
@@ -209,8 +217,7 @@ def test_stage_writes_a_deterministic_report(tmp_path: Path) -> None:
 
 
 def test_stage_fails_with_a_message_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    params = tmp_path / "params.yaml"
-    params.write_text(f"shared:\n  legends_dir: {LEGENDS}\n  crosswalk_set: papr\ncrosswalks:\n  sets: [toolkit]\n")
+    params = stage_params(tmp_path, "papr", ["toolkit"])
     with pytest.raises(SystemExit) as info:
         main(["--params", str(params), "--out", str(tmp_path / "r.json")])
     assert info.value.code == 1

@@ -34,7 +34,7 @@ def test_nested_keys_are_checked_with_suggestions(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("      label_crs: EPSG:5070", "      label_cr: EPSG:5070"))
     with pytest.raises(ParamsError, match=r"'shared\.sources\.cdl\.label_cr'.*did you mean 'label_crs'"):
         load_section(SharedParams, path)
-    with pytest.raises(ParamsError, match="unknown source 'cdll'.*did you mean 'cdl'"):
+    with pytest.raises(ParamsError, match=r"unknown source 'cdll'.*did you mean 'cdl'"):
         load_section(SharedParams, write(tmp_path, GOOD.replace("    cdl: ", "    cdll: ")))
     with pytest.raises(ParamsError, match="unknown CRS"):
         load_section(SharedParams, write(tmp_path, GOOD.replace("label_crs: EPSG:5070", "label_crs: EPSG:99999")))

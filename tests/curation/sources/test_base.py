@@ -112,6 +112,7 @@ class Dummy(LabelSource):
         doi="",
         kind="raster",
         layout="<root>/dummy_<year>.tif",
+        study_name="dummy",
     )
 
     def files(self) -> Sequence[Path]:

@@ -1,0 +1,219 @@
+"""The `chips` stage on a Dask LocalCluster: 1 worker vs 2 workers (scaling), with the in-process run for reference.
+
+Input: a demo world (`curation.demo.build`: all six sources in their native layouts, `--chips-per-source` image chips
+or chip-product fields of `--chip-px` pixels each), built once into the work folder and reused while its params match.
+Each timed run is the whole stage, `curation.chips.build`, with params that differ only in `shared.dask`:
+`local` with 1 worker, `local` with `--workers` workers (default 2), and `synchronous` (in-process, no Dask). Runs are
+interleaved (1, 2, synchronous, then again) so drift on a shared machine hits all three alike. Every run must write
+a byte-identical manifest.parquet, else the benchmark fails. The stage's time includes starting and stopping its
+cluster; that fixed cost (cluster start, workers importing the stage module, shutdown) is also timed on its own, with
+one trivial task, so the per-chip rate without it can be told apart.
+
+Run: `uv run python benchmarks/bench_chips.py --chip-px 256 --chips-per-source 60 --repeats 3`
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from affine import Affine
+from rasterio.crs import CRS
+
+from curation import chips, demo
+from curation.parallel import run_tasks
+from curation.params import ChipsParams, DaskParams, DemoParams, SharedParams, load_section
+from curation.sources.base import ChipGrid
+
+ROOT = Path(__file__).resolve().parents[1]
+LEGENDS = ROOT / "curation" / "legends"
+PARAMS = ROOT / "params.yaml"
+CLOUD_PROBABILITY = 0.2
+
+
+def demo_params(args: argparse.Namespace, out: Path) -> DemoParams:
+    """The demo world's params from the command line."""
+    return DemoParams(
+        seed=args.seed,
+        out=out,
+        chip_px=args.chip_px,
+        chips_per_source=args.chips_per_source,
+        cloud_probability=CLOUD_PROBABILITY,
+    )
+
+
+def ensure_world(params: DemoParams) -> float:
+    """Build the demo world into `params.out` unless the one there has the same params; returns the build seconds."""
+    stamp = params.out / "DEMO_WORLD.json"
+    if stamp.is_file():
+        built = json.loads(stamp.read_text())
+        wanted = {"seed": params.seed, "chip_px": params.chip_px, "chips_per_source": params.chips_per_source}
+        if all(built.get(key) == value for key, value in wanted.items()):
+            return 0.0
+    start = time.perf_counter()
+    demo.build(params, LEGENDS, params.out)
+    return time.perf_counter() - start
+
+
+def shared_params(raw: Path, chip_px: int, scheduler: str, workers: int) -> SharedParams:
+    """The demo profile's shared params, pointed at the benchmark's world, with one Dask setting changed."""
+    shared = load_section(SharedParams, PARAMS)
+    return shared.model_copy(
+        update={
+            "raw_root": raw,
+            "legends_dir": LEGENDS,
+            "chip_px": chip_px,
+            "dask": DaskParams(scheduler=scheduler, workers=workers),
+        }
+    )
+
+
+def run_stage(shared: SharedParams, out: Path, workdir: Path) -> tuple[float, int]:
+    """Time one whole `chips.build` into `out` (its report goes under `workdir`); returns seconds and chips."""
+    params = ChipsParams(out=out, link="copy", skip_failed=False)
+    with contextlib.chdir(workdir):
+        start = time.perf_counter()
+        report = chips.build(shared, params)
+        seconds = time.perf_counter() - start
+    return seconds, int(report["chips"])
+
+
+def fixed_cost(workers: int) -> float:
+    """Seconds for a LocalCluster of `workers` to start, run one trivial task of the stage module, and stop."""
+    grid = ChipGrid(CRS.from_epsg(3857), Affine(10, 0, 0, 0, -10, 0), 16, 16, "probe")
+    start = time.perf_counter()
+    run_tasks(chips.grid_text, [grid], DaskParams(scheduler="local", workers=workers), "probe")
+    return time.perf_counter() - start
+
+
+def mode_row(times: list[float], chips_done: int, overhead: list[float] | None) -> dict[str, Any]:
+    """One mode's numbers: every run, the median, chips per second, and the rate without the fixed cost."""
+    median = statistics.median(times)
+    row: dict[str, Any] = {"times_s": times, "median_s": median, "chips_per_s": chips_done / median}
+    if overhead is not None:
+        fixed = statistics.median(overhead)
+        row["fixed_s"] = fixed
+        row["fixed_s_runs"] = overhead
+        row["chips_per_s_without_fixed"] = chips_done / (median - fixed) if median > fixed else float("nan")
+    return row
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chip-px", type=int, default=256, help="image chip side in 10 m pixels (the study: 256)")
+    parser.add_argument("--chips-per-source", type=int, default=60, help="image chips per source (six sources)")
+    parser.add_argument("--workers", type=int, default=2, help="workers of the run compared with 1 worker")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per mode (the median is reported)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the demo world")
+    parser.add_argument(
+        "--fixed-cost",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time each cluster's fixed cost (start, stage import, stop) with one trivial task",
+    )
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "cropharmony-bench-chips")
+    parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
+    args = parser.parse_args(argv)
+    if args.workers < 2:
+        parser.error("--workers must be 2 or more (it is compared with 1 worker)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark, print the table, and return the numbers."""
+    args = parse_args(argv)
+    workdir: Path = args.workdir.resolve()
+    world = demo_params(args, workdir / "raw")
+    built_s = ensure_world(world)
+    print(
+        f"demo world ready: {world.out} ({'cached' if not built_s else f'built in {built_s:.1f} s'})", file=sys.stderr
+    )
+
+    modes: dict[str, tuple[str, int]] = {
+        "local_1": ("local", 1),
+        f"local_{args.workers}": ("local", args.workers),
+        "synchronous": ("synchronous", 1),
+    }
+    times: dict[str, list[float]] = {mode: [] for mode in modes}
+    overhead: dict[str, list[float]] = {mode: [] for mode in modes if modes[mode][0] == "local"}
+    manifests: dict[str, bytes] = {}
+    chips_done = 0
+    for repeat in range(args.repeats):
+        for mode, (scheduler, workers) in modes.items():
+            out = workdir / f"chips-{mode}"
+            seconds, chips_done = run_stage(shared_params(world.out, args.chip_px, scheduler, workers), out, workdir)
+            times[mode].append(seconds)
+            manifests[mode] = (out / chips.MANIFEST).read_bytes()
+            message = f"  {mode} run {repeat + 1}/{args.repeats}: {seconds:.2f} s ({chips_done} chips)"
+            if args.fixed_cost and mode in overhead:
+                overhead[mode].append(fixed_cost(workers))
+                message += f"; fixed cost {overhead[mode][-1]:.2f} s"
+            print(message, file=sys.stderr)
+    reference = manifests["local_1"]
+    different = [mode for mode, data in manifests.items() if data != reference]
+    if different:
+        raise AssertionError(f"manifest.parquet of {', '.join(different)} differs from local_1's; benchmark void")
+
+    rows = {mode: mode_row(times[mode], chips_done, overhead.get(mode) if args.fixed_cost else None) for mode in modes}
+    many = f"local_{args.workers}"
+    result: dict[str, Any] = {
+        "benchmark": "chips",
+        "params": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "cpus": os.cpu_count(),
+        "chips": chips_done,
+        "identical_manifests": len(manifests),
+        "modes": rows,
+        "scaling": rows[many]["chips_per_s"] / rows["local_1"]["chips_per_s"],
+    }
+    if args.fixed_cost:
+        result["scaling_without_fixed"] = (
+            rows[many]["chips_per_s_without_fixed"] / rows["local_1"]["chips_per_s_without_fixed"]
+        )
+    print_table(result, many, args)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _cell(row: dict[str, Any], key: str, spec: str) -> str:
+    return format(row[key], spec) if key in row else "-"
+
+
+def print_table(result: dict[str, Any], many: str, args: argparse.Namespace) -> None:
+    """The numbers as a small table."""
+    print(
+        f"chips stage: {result['chips']} chips of {args.chip_px} px (6 sources x {args.chips_per_source}), "
+        f"copy, median of {args.repeats}, seed {args.seed}, {result['cpus']} CPUs"
+    )
+    fixed = args.fixed_cost
+    header = f"{'mode':<34}{'total s':>10}{'chips/s':>10}"
+    print(header + (f"{'fixed s':>10}{'chips/s w/o fixed':>20}" if fixed else ""))
+    names: dict[str, str] = {
+        "local_1": "local cluster, 1 worker",
+        many: f"local cluster, {args.workers} workers",
+        "synchronous": "synchronous (in-process, reference)",
+    }
+    for mode, name in names.items():
+        row = result["modes"][mode]
+        line = f"{name:<34}{row['median_s']:>10.2f}{row['chips_per_s']:>10.1f}"
+        if fixed:
+            line += f"{_cell(row, 'fixed_s', '.2f'):>10}{_cell(row, 'chips_per_s_without_fixed', '.1f'):>20}"
+        print(line)
+    print(f"manifests identical: {result['identical_manifests']}/{len(names)}")
+    print(f"scaling ({args.workers} workers / 1 worker): {result['scaling']:.2f}x")
+    if fixed:
+        print(f"scaling without the fixed cost: {result['scaling_without_fixed']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+"""Stage `validate` on the tiny demo world: it passes, and each broken input gives one error naming file and rule."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import geopandas as gpd
+import polars as pl
+import pytest
+import rasterio
+from shapely.geometry import Polygon
+
+from curation import validate
+from curation.errors import ProblemsError
+from curation.params import SharedParams, ValidateParams
+from tests.curation.stage_world import (
+    ALL_SOURCES,
+    LEGENDS,
+    PARAMS,
+    TINY,
+    copy_world,
+    corrupt,
+    demo_world,
+    image_chips,
+    keep_bands,
+    paint_window,
+    raster_product,
+    reproject_raster,
+    shared_params,
+    with_source,
+    zero_band,
+)
+
+COLUMNS = ["severity", "source", "file", "rule", "detail", "fix"]
+SHAPEFILE = Path("eurocrops") / "LV_2021" / "LV_2021_EC21.shp"
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return demo_world(tmp_path_factory)
+
+
+def validate_params(folder: Path, max_ignore_share: float = 0.6) -> ValidateParams:
+    return ValidateParams(max_ignore_share=max_ignore_share, out=folder / "reports" / "validation")
+
+
+def test_the_tiny_world_passes_and_every_report_is_written(world: Path, tmp_path: Path) -> None:
+    params = validate_params(tmp_path)
+    summary = validate.check(shared_params(world), params)
+    assert summary["ok"] is True and summary["crosswalk_set"] == "toolkit"
+    assert list(summary["sources"]) == list(ALL_SOURCES)
+    for name in ALL_SOURCES:
+        assert summary["sources"][name] == {"chips": TINY.chips_per_source, "errors": 0, "warnings": 0}
+        report = json.loads((params.out / f"{name}.json").read_text())
+        assert report["source"] == name and report["ok"] is True and report["errors"] == []
+        assert report["chips"] == TINY.chips_per_source
+        assert report["rows_checked"]["image chips"] == TINY.chips_per_source
+        assert report["rows_checked"]["label windows"] > 0
+    assert json.loads((params.out / "summary.json").read_text()) == summary
+    table = pl.read_parquet(params.out / "failures.parquet")
+    assert table.columns == COLUMNS and table.height == 0
+    assert sorted(p.name for p in params.out.parent.iterdir()) == ["validation"]  # no .tmp folder left behind
+
+
+def make_bowtie(raw: Path) -> Path:
+    path = raw / SHAPEFILE
+    frame = gpd.read_file(path)
+    x0, y0, x1, y1 = frame.geometry.iloc[3].bounds
+    frame.loc[3, "geometry"] = Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])  # edges cross: a bow tie
+    frame.to_file(path, engine="pyogrio")
+    return path
+
+
+def make_text_code(raw: Path) -> Path:
+    path = raw / SHAPEFILE
+    frame = gpd.read_file(path)
+    frame.loc[5, "EC_hcat_c"] = "33010101a"
+    frame.to_file(path, engine="pyogrio")
+    return path
+
+
+def twelve_bands(raw: Path) -> Path:
+    path = image_chips(raw, "cdl")[0]
+    keep_bands(path, 12)
+    return path
+
+
+def reprojected(raw: Path) -> Path:
+    path = raster_product(raw, "south_america_soybean")
+    reproject_raster(path, "EPSG:3857")
+    return path
+
+
+def unmapped(raw: Path) -> Path:
+    chip = image_chips(raw, "nccm")[0]  # label windows are reported on their image chip
+    with rasterio.open(chip) as src:
+        paint_window(raster_product(raw, "nccm"), tuple(src.bounds), src.crs, 77)  # a code the crosswalk lacks
+    return chip
+
+
+def corrupted(raw: Path) -> Path:
+    path = image_chips(raw, "nccm")[1]
+    corrupt(path)
+    return path
+
+
+def zeroed(raw: Path) -> Path:
+    path = image_chips(raw, "eurocrops")[0]
+    zero_band(path, 4)  # B04
+    return path
+
+
+CASES: dict[str, tuple[Callable[[Path], Path], str, tuple[str, ...]]] = {
+    # case: (break the copy, returning the file the error must name; rule; other words the message must hold)
+    "12 bands": (twelve_bands, "13 bands", ("bands = 12", "13 Sentinel-2 bands")),
+    "other CRS": (reprojected, "declared CRS", ("is in EPSG:3857 but params declare EPSG:4326", "label_crs")),
+    "unmapped code": (unmapped, "code in crosswalk", ("code 77", str(LEGENDS / "nccm.csv"))),
+    "corrupt GeoTIFF": (corrupted, "readable GeoTIFF", ("not recognized", "regenerate the chip")),
+    "all-zero band": (zeroed, "no all-zero band", ("zero_bands = B04", "re-export the chip")),
+    "bow-tie parcel": (make_bowtie, "valid geometry", ("parcel 3", "invalid geometry", "make_valid")),
+    "text HCAT code": (make_text_code, "integer code", ("parcel 5 has code '33010101a'", "EC_hcat_c")),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_broken_input_gives_one_error_naming_the_file_and_the_rule(world: Path, tmp_path: Path, case: str) -> None:
+    breaker, rule, words = CASES[case]
+    raw = copy_world(world, tmp_path)
+    broken = breaker(raw)
+    params = validate_params(tmp_path)
+    with pytest.raises(ProblemsError) as caught:
+        validate.check(shared_params(raw), params)
+    error = caught.value
+    message = str(error)
+    assert message.startswith("validation failed: ") and str(params.out / "failures.parquet") in message
+    assert f"{broken}: {rule}: " in message
+    for word in words:
+        assert word in message
+    assert any(p.file == str(broken) and p.rule == rule for p in error.problems)
+    assert {p.file for p in error.problems} == {str(broken)} or case == "unmapped code"
+    table = pl.read_parquet(params.out / "failures.parquet")  # the reports are written even when rules break
+    assert table.columns == COLUMNS
+    errors = table.filter(pl.col("severity") == "error")
+    assert str(broken) in errors.filter(pl.col("rule") == rule)["file"].to_list()
+    summary = json.loads((params.out / "summary.json").read_text())
+    assert summary["ok"] is False
+    failing = {name for name, counts in summary["sources"].items() if counts["errors"]}
+    assert len(failing) == 1  # only the broken source fails
+
+
+def test_an_unmapped_code_is_reported_on_every_chip_it_touches(world: Path, tmp_path: Path) -> None:
+    raw = copy_world(world, tmp_path)
+    unmapped(raw)
+    with pytest.raises(ProblemsError) as caught:
+        validate.check(shared_params(raw), validate_params(tmp_path))
+    problems = caught.value.problems
+    assert {p.rule for p in problems} == {"code in crosswalk"}
+    assert {p.file for p in problems} <= {str(p) for p in image_chips(raw, "nccm")}
+    assert all("code 77" in p.detail and "px) is missing from" in p.detail for p in problems)
+
+
+def test_a_label_crs_unlike_the_params_is_an_error_naming_the_key(world: Path, tmp_path: Path) -> None:
+    shared = with_source(shared_params(world), "nccm", label_crs="EPSG:3857")
+    with pytest.raises(ProblemsError) as caught:
+        validate.check(shared, validate_params(tmp_path))
+    (problem,) = caught.value.problems
+    assert problem.file == str(raster_product(world, "nccm")) and problem.rule == "declared CRS"
+    assert "EPSG:4326 but params declare EPSG:3857" in problem.detail
+    assert "shared.sources.nccm.label_crs" in problem.fix
+
+
+def test_a_high_ignore_share_only_warns(world: Path, tmp_path: Path) -> None:
+    params = validate_params(tmp_path, max_ignore_share=0.05)
+    summary = validate.check(shared_params(world), params)
+    assert summary["ok"] is True
+    warned = {name: counts["warnings"] for name, counts in summary["sources"].items() if counts["warnings"]}
+    assert warned and all(counts["errors"] == 0 for counts in summary["sources"].values())
+    name = next(iter(warned))
+    report = json.loads((params.out / f"{name}.json").read_text())
+    assert report["ok"] is True and len(report["warnings"]) == warned[name]
+    warning = report["warnings"][0]
+    assert warning["rule"] == "ignore share" and warning["severity"] == "warning"
+    assert "of its label pixels are ignore (above 5%)" in warning["detail"]
+    table = pl.read_parquet(params.out / "failures.parquet")
+    assert set(table["severity"].to_list()) == {"warning"}
+    assert table.height == sum(warned.values())
+
+
+def write_params(folder: Path, typo: bool) -> Path:
+    text = PARAMS.read_text()
+    text = text.replace("legends_dir: curation/legends", f"legends_dir: {LEGENDS}")
+    text = text.replace("out: reports/validation", "out: out/validation")
+    if typo:
+        text = text.replace("  chip_px: 64 ", "  chip_pxx: 64 ", 1)
+        assert "chip_pxx" in text
+    path = folder / "params.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_params_typo_exits_1_with_did_you_mean_and_writes_nothing(tmp_path: Path) -> None:
+    params = write_params(tmp_path, typo=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "curation.validate", "--params", str(params)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "did you mean 'chip_px'?" in done.stderr and "'shared.chip_pxx'" in done.stderr
+    assert str(params) in done.stderr and "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_the_shared_params_helper_matches_the_profile(world: Path) -> None:
+    shared = shared_params(world)
+    assert isinstance(shared, SharedParams) and shared.raw_root == world and shared.dask.scheduler == "synchronous"
+
+
+def test_a_text_code_is_named_by_the_same_feature_number_everywhere(world: Path, tmp_path: Path) -> None:
+    raw = copy_world(world, tmp_path)
+    make_text_code(raw)
+    with pytest.raises(ProblemsError) as caught:
+        validate.check(shared_params(raw), validate_params(tmp_path))
+    details = [p.detail for p in caught.value.problems]
+    assert "parcel 5 has code '33010101a'" in details
+    from_reader = [d for d in details if d.startswith("feature ")]
+    assert from_reader and all(d.startswith("feature 5 has") for d in from_reader)
