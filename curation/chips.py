@@ -10,7 +10,6 @@ Tasks write to that folder directly, so a remote cluster needs it on a shared fi
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -26,11 +25,11 @@ from rasterio.warp import transform as warp_points
 from curation.errors import CropharmonyError, Problem, ProblemsError, report_and_exit
 from curation.facts import ChipTask, crosswalk_set, failure_problem, image_row, problem_from
 from curation.inputs import ChipImage, crs_name, list_chips, read_image, read_labels, source_inputs
-from curation.io import atomic_write_bytes, atomic_write_json
+from curation.io import atomic_write_json, atomic_write_parquet
 from curation.parallel import run_tasks
 from curation.params import DEFAULT_PARAMS, ChipsParams, SharedParams, load_section
 from curation.remap import remap_raster
-from curation.schemas import class_column, failures, image_chips_schema, manifest_schema
+from curation.schemas import class_column, failures, image_chips_schema, manifest_schema, rows_frame
 from curation.sources import SOURCES
 from curation.sources.base import ChipGrid
 from curation.sources.chip_product import S2_FILE_ORDER, ZERO_FILLED_TAG, write_geotiff
@@ -173,7 +172,7 @@ def build(shared: SharedParams, params: ChipsParams) -> dict[str, Any]:
                 f"chips: {len(failed)} chip(s) break a rule (set chips.skip_failed: true to leave them out)", listed
             )
         manifest = _manifest(rows, crosswalks.taxonomy.names)
-        atomic_write_bytes(tmp / MANIFEST, _parquet(manifest))
+        atomic_write_parquet(tmp / MANIFEST, manifest)
         if params.out.exists():
             shutil.rmtree(params.out)
         tmp.rename(params.out)
@@ -193,7 +192,7 @@ def _failed_chips(results: list[CutResult], shared: SharedParams) -> dict[tuple[
     images = [r.image for r in results if r.image is not None]
     schema = image_chips_schema(len(shared.bands), shared.chip_px, shared.resolution_m)
     if images:
-        table = pl.DataFrame(images, schema={k: c.dtype.type for k, c in schema.columns.items()}, orient="row")
+        table = rows_frame(images, schema)
         for failure in failures(table, schema):
             row = table.row(failure.row, named=True) if failure.row is not None else None
             if row is None:
@@ -211,8 +210,7 @@ def _failed_chips(results: list[CutResult], shared: SharedParams) -> dict[tuple[
 
 def _manifest(rows: list[dict[str, Any]], class_names: tuple[str, ...]) -> pl.DataFrame:
     schema = manifest_schema(class_names, list(SOURCES))
-    columns = {name: column.dtype.type for name, column in schema.columns.items()}
-    table = pl.DataFrame(rows, schema=columns, orient="row").sort("source", "chip_id")
+    table = rows_frame(rows, schema).sort("source", "chip_id")
     broken = failures(table, schema)
     if broken:
         raise ProblemsError(
@@ -220,12 +218,6 @@ def _manifest(rows: list[dict[str, Any]], class_names: tuple[str, ...]) -> pl.Da
             [Problem(MANIFEST, f.rule, f"row {f.row}: {f.value}", "report it with this message") for f in broken],
         )
     return table
-
-
-def _parquet(table: pl.DataFrame) -> bytes:
-    handle = io.BytesIO()
-    table.write_parquet(handle, compression="zstd", statistics=False)
-    return handle.getvalue()
 
 
 def _report(manifest: pl.DataFrame, failed: dict[tuple[str, str], list[Problem]], set_name: str) -> dict[str, Any]:

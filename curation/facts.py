@@ -250,11 +250,6 @@ def _as_code(text: str | None) -> int:
         return -1
 
 
-def frame(rows: list[Row], schema_columns: dict[str, pl.DataType]) -> pl.DataFrame:
-    """Rows as a frame with the schema's column types, also when there are none."""
-    return pl.DataFrame(rows, schema=schema_columns, orient="row") if rows else pl.DataFrame(schema=schema_columns)
-
-
 def failure_problem(
     failure: Failure,
     table: pl.DataFrame,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+import polars as pl
 
 
 def default_mode() -> int:
@@ -35,6 +38,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write UTF-8 text atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_parquet(path: Path, table: pl.DataFrame) -> None:
+    """Write a table as zstd Parquet without statistics, so equal tables give equal bytes."""
+    handle = io.BytesIO()
+    table.write_parquet(handle, compression="zstd", statistics=False)
+    atomic_write_bytes(path, handle.getvalue())
 
 
 def atomic_write_json(path: Path, payload: Any) -> None:  # noqa: ANN401 - any JSON-serialisable value

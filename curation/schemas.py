@@ -46,6 +46,12 @@ def failures(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> list[Failure]:
     return []
 
 
+def rows_frame(rows: Sequence[dict[str, object]], schema: pa.DataFrameSchema) -> pl.DataFrame:
+    """Rows as a frame with the schema's column types, also when there are none."""
+    columns = {name: column.dtype.type for name, column in schema.columns.items()}
+    return pl.DataFrame(list(rows), schema=columns, orient="row") if rows else pl.DataFrame(schema=columns)
+
+
 def _as_int(key: str) -> pl.Expr:
     return pl.col(key).cast(pl.Int64, strict=False)
 

@@ -16,7 +16,6 @@ import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from pyproj import Transformer
 from curation import splits
 from curation.crosswalks import load_set
 from curation.errors import CropharmonyError, Problem, ProblemsError, report_and_exit
-from curation.io import atomic_write_bytes, atomic_write_json
+from curation.io import atomic_write_json, atomic_write_parquet
 from curation.params import DEFAULT_PARAMS, SharedParams, SubsetsParams, load_section
 from curation.schemas import class_column, failures, manifest_schema, subsets_schema
 from curation.sources import SOURCES
@@ -332,9 +331,7 @@ def write(result: Plan, out: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
     try:
         tmp.mkdir()
-        data = BytesIO()
-        result.frame.write_parquet(data)
-        atomic_write_bytes(tmp / "subsets.parquet", data.getvalue())
+        atomic_write_parquet(tmp / "subsets.parquet", result.frame)
         for name, ids in result.lists.items():
             write_list(tmp / "lists" / name, ids)
         atomic_write_json(tmp / "leakage_audit.json", result.audit)

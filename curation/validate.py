@@ -25,12 +25,12 @@ from curation.facts import (
     chip_facts,
     crosswalk_set,
     failure_problem,
-    frame,
+    problem_from,
     raster_rows,
     vector_rows,
 )
 from curation.inputs import ChipRef, list_chips, source_inputs
-from curation.io import atomic_write_bytes, atomic_write_json
+from curation.io import atomic_write_json, atomic_write_parquet
 from curation.parallel import run_tasks
 from curation.params import DEFAULT_PARAMS, SharedParams, ValidateParams, load_section
 from curation.schemas import (
@@ -40,6 +40,7 @@ from curation.schemas import (
     VECTOR_LAYERS_SCHEMA,
     failures,
     image_chips_schema,
+    rows_frame,
 )
 from curation.sources import SOURCES
 
@@ -100,10 +101,6 @@ def _table_problems(
     return [failure_problem(f, table, file_column, fixes, DETAILS, context) for f in found]
 
 
-def _schema_columns(schema: pa.DataFrameSchema) -> dict[str, Any]:
-    return {name: column.dtype.type for name, column in schema.columns.items()}
-
-
 def validate_source(
     name: str,
     chips: list[ChipFacts],
@@ -123,21 +120,21 @@ def validate_source(
     if kind == "raster":
         rows, problems = raster_rows(source, crosswalk, names)
         errors += problems
-        tables["raster products"] = frame(rows, _schema_columns(RASTER_PRODUCTS_SCHEMA))
+        tables["raster products"] = rows_frame(rows, RASTER_PRODUCTS_SCHEMA)
         errors += _table_problems(tables["raster products"], RASTER_PRODUCTS_SCHEMA, "file", context)
     elif kind == "vector":
         layers, features, problems = vector_rows(source, crosswalk, names)
         errors += problems
-        tables["vector layers"] = frame(layers, _schema_columns(VECTOR_LAYERS_SCHEMA))
-        tables["vector features"] = frame(features, _schema_columns(VECTOR_FEATURES_SCHEMA))
+        tables["vector layers"] = rows_frame(layers, VECTOR_LAYERS_SCHEMA)
+        tables["vector features"] = rows_frame(features, VECTOR_FEATURES_SCHEMA)
         errors += _table_problems(tables["vector layers"], VECTOR_LAYERS_SCHEMA, "layer", context)
         errors += _table_problems(tables["vector features"], VECTOR_FEATURES_SCHEMA, "layer", context)
     image_schema = image_chips_schema(len(shared.bands), shared.chip_px, shared.resolution_m)
     images = [c.image for c in chips if c.image is not None]
-    tables["image chips"] = frame(images, _schema_columns(image_schema))
+    tables["image chips"] = rows_frame(images, image_schema)
     errors += _table_problems(tables["image chips"], image_schema, "file", context)
     histograms = [row for c in chips for row in c.histogram]
-    tables["label windows"] = frame(histograms, _schema_columns(LABEL_HISTOGRAMS_SCHEMA))
+    tables["label windows"] = rows_frame(histograms, LABEL_HISTOGRAMS_SCHEMA)
     files = {c.chip_id: row["file"] for c in chips if (row := c.image) is not None}
     labels = tables["label windows"].with_columns(
         file=pl.col("chip_id").replace_strict(files, default=str(source.labels))
@@ -205,8 +202,6 @@ def run(shared: SharedParams, params: ValidateParams) -> dict[str, Any]:
         try:
             found = list_chips(source)
         except CropharmonyError as exc:
-            from curation.facts import problem_from
-
             listing[source.name] = [problem_from(exc, str(source.images or source.labels))]
             continue
         listing[source.name] = []
@@ -240,19 +235,10 @@ def _write(out: Path, reports: dict[str, dict[str, Any]], table: pl.DataFrame, s
     for name, report in reports.items():
         atomic_write_json(tmp / f"{name}.json", report)
     atomic_write_json(tmp / "summary.json", summary)
-    buffer = _parquet_bytes(table)
-    atomic_write_bytes(tmp / "failures.parquet", buffer)
+    atomic_write_parquet(tmp / "failures.parquet", table)
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
-
-
-def _parquet_bytes(table: pl.DataFrame) -> bytes:
-    import io
-
-    handle = io.BytesIO()
-    table.write_parquet(handle, compression="zstd", statistics=False)
-    return handle.getvalue()
 
 
 def check(shared: SharedParams, params: ValidateParams) -> dict[str, Any]:
