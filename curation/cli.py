@@ -152,6 +152,46 @@ def subsets(params: ParamsOption = DEFAULT_PARAMS) -> None:
     stage.main(["--params", str(params)])
 
 
+def _entry(protocol: str, backbone: str, source: str, size: str, params: Path) -> list[str]:
+    return ["--protocol", protocol, "--backbone", backbone, "--source", source, "--size", size, "--params", str(params)]
+
+
+@app.command("train")
+def train(
+    protocol: Annotated[str, typer.Option(help="a protocol of train.protocols, or all")] = "all",
+    backbone: Annotated[str, typer.Option(help="ssl4eo, satlas, imagenet, or all")] = "all",
+    source: Annotated[str, typer.Option(help="the target source, or all")] = "all",
+    size: Annotated[str, typer.Option(help="k target chips (0: protocols without), or all")] = "all",
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Stage train: fine-tune backbones under the protocols for one matrix entry (runs/<entry>/)."""
+    from training import train as stage
+
+    stage.main(_entry(protocol, backbone, source, size, params))
+
+
+@app.command("evaluate")
+def evaluate(
+    protocol: Annotated[str, typer.Option(help="a protocol of train.protocols, or all")] = "all",
+    backbone: Annotated[str, typer.Option(help="ssl4eo, satlas, imagenet, or all")] = "all",
+    source: Annotated[str, typer.Option(help="the target source, or all")] = "all",
+    size: Annotated[str, typer.Option(help="k target chips (0: protocols without), or all")] = "all",
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Stage evaluate: every model of one matrix entry on every source's test set (evals/<entry>/)."""
+    from training import evaluate as stage
+
+    stage.main(_entry(protocol, backbone, source, size, params))
+
+
+@app.command("report")
+def report(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Stage report: the tidy transfer table (metrics/transfer.parquet), DVC metrics and plots."""
+    from training import report as stage
+
+    stage.main(["--params", str(params)])
+
+
 @params_app.command("check")
 def params_check(params: ParamsOption = DEFAULT_PARAMS) -> None:
     """Validate every section of params.yaml; unknown keys name the closest valid one."""

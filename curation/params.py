@@ -187,6 +187,13 @@ SECTIONS: dict[str, type[Section]] = {
 S = TypeVar("S", bound=Section)
 
 
+def known_sections() -> dict[str, type[Section]]:
+    """Every section of params.yaml: the curation stages' and the training stages' (torch-free models)."""
+    from training.config import TRAINING_SECTIONS
+
+    return {**SECTIONS, **{model.section: model for model in TRAINING_SECTIONS}}
+
+
 def read_params(path: Path = DEFAULT_PARAMS) -> dict[str, Any]:
     """Read params.yaml as a mapping, with errors that say what to fix."""
     if not path.is_file():
@@ -270,10 +277,11 @@ def _section_problems(raw: Mapping[str, Any], model: type[Section], file: str) -
 
 
 def _top_level_problems(raw: Mapping[str, Any], file: str) -> list[Problem]:
+    sections = known_sections()
     return [
-        Problem(file, "unknown section", f"'{key}'", _suggest(str(key), list(SECTIONS)))
+        Problem(file, "unknown section", f"'{key}'", _suggest(str(key), list(sections)))
         for key in raw
-        if key not in SECTIONS
+        if key not in sections
     ]
 
 
@@ -294,7 +302,7 @@ def check_all(path: Path = DEFAULT_PARAMS) -> dict[str, Section]:
     raw = read_params(path)
     problems = _top_level_problems(raw, str(path))
     sections: dict[str, Section] = {}
-    for name, model in SECTIONS.items():
+    for name, model in known_sections().items():
         section_problems, value = _section_problems(raw, model, str(path))
         problems += section_problems
         if value is not None:

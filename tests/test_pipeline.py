@@ -1,4 +1,4 @@
-"""`dvc repro` end to end on a copy of the project with a tiny demo profile: demo -> validate -> chips -> subsets."""
+"""`dvc repro` end to end on a copy of the project with a tiny profile: demo -> ... -> subsets -> train -> report."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ import pytest
 import yaml
 
 from curation.crosswalks import load_set
-from curation.schemas import class_column, failures, manifest_schema, subsets_schema
+from curation.schemas import TRANSFER_SCHEMA, class_column, failures, manifest_schema, subsets_schema
 from curation.sources import SOURCES
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ["dvc.yaml", "params.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", "curation"]
+PROJECT_FILES = ["dvc.yaml", "params.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", ".dvc/plots", "curation"]
+PROJECT_FILES += ["training"]
 STAGES = ("crosswalks", "demo", "validate", "chips", "subsets")
+TRAINING_STAGES = ("train@all-all-cdl-all", "evaluate@all-all-cdl-all", "report")
 
 
 def run(args: list[str], cwd: Path) -> str:
@@ -33,6 +35,12 @@ def tiny_profile(params: dict[str, Any]) -> dict[str, Any]:
     params["shared"]["dask"]["scheduler"] = "synchronous"
     params["demo"].update(chip_px=32, chips_per_source=28)
     params["subsets"].update(train_sizes=[2, 4, 8], test_size=4, block_m=960.0, buffer_m=320.0)
+    params["train"]["matrix"].update(protocol=["all"], backbone=["all"], source=["cdl"], size=["all"])
+    params["train"].update(sizes=[4], others_size=2, batch_size=4, crop_scale=[0.5, 1.0], val_block_m=960.0)
+    params["train"]["model"]["decoder_channels"] = [16, 16, 16, 16, 16]
+    for phases in params["train"]["protocols"].values():
+        for phase in phases:
+            phase["epochs"] = 1
     return params
 
 
@@ -105,13 +113,35 @@ def test_outputs_are_deterministic_and_subsets_params_rerun_only_subsets(project
     dvc = [sys.executable, "-m", "dvc"]
     assert "Data and pipelines are up to date" in run([*dvc, "repro"], root)
     lock = (root / "dvc.lock").read_text()
-    forced = run([*dvc, "repro", "--force", "--single-item", "chips", "subsets"], root)  # demo: tests/curation
-    assert "Running stage 'chips'" in forced and "Running stage 'subsets'" in forced
+    forced = run([*dvc, "repro", "--force", "--single-item", "chips", "subsets", *TRAINING_STAGES], root)
+    for stage in ("chips", "subsets", *TRAINING_STAGES):  # demo is covered in tests/curation
+        assert f"Running stage '{stage}'" in forced
     assert (root / "dvc.lock").read_text() == lock  # every output hash unchanged: byte-identical
     params = root / "params.yaml"
     values = yaml.safe_load(params.read_text())
     values["subsets"]["seed"] = 1
     params.write_text(yaml.safe_dump(values, sort_keys=False))
-    rerun = run([*dvc, "repro"], root)
+    rerun = run([*dvc, "repro", "subsets"], root)
     assert "Running stage 'subsets'" in rerun
     assert not any(f"Running stage '{stage}'" in rerun for stage in STAGES if stage != "subsets")
+
+
+def test_training_writes_the_transfer_table_with_every_backbone(project: tuple[Path, str]) -> None:
+    root, output = project
+    for stage in TRAINING_STAGES:
+        assert f"Running stage '{stage}'" in output
+    transfer = pl.read_parquet(root / "metrics" / "transfer.parquet")
+    assert failures(transfer, TRANSFER_SCHEMA) == []
+    assert set(transfer["backbone"]) == {"ssl4eo", "satlas", "imagenet"}
+    assert set(transfer["protocol"]) == {"id", "ood", "ood+k", "pretrain-finetune"}
+    assert set(transfer["test_source"]) == set(SOURCES)
+    assert set(transfer["weights"]) == {"random"}  # the demo has no weight files and allows random init
+    runs = transfer.select("run_id", "protocol", "k").unique()
+    assert runs.filter(pl.col("protocol") == "ood")["k"].to_list() == [0] * 3
+    assert len(runs) == 12  # 4 protocols x 3 backbones, one target source, k = 4 (ood: 0)
+    for run_id in runs["run_id"]:
+        entry = root / "runs" / "all_all_cdl_all" / run_id
+        assert (entry / "best.pt").is_file() and (entry / "last.pt").is_file()
+    summary = yaml.safe_load((root / "metrics" / "summary.json").read_text())
+    assert set(summary) == {"id", "ood", "ood+k", "pretrain-finetune"}
+    assert (root / "metrics" / "plots" / "transfer.csv").is_file()

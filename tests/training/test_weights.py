@@ -1,0 +1,305 @@
+"""Offline weights: found by file name in a configured folder or torch hub's cache, loaded, adapted, or refused."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import segmentation_models_pytorch as smp
+import timm
+import torch
+import torchvision.models
+
+from training.backbones import BACKBONES, Backbone
+from training.weights import (
+    Provenance,
+    WeightsError,
+    adapt_first_conv,
+    encoder_state,
+    find_weights,
+    hub_checkpoints,
+    init_encoder,
+    missing_weights_error,
+    tensor_digest,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """One intra-op thread: these nets are tiny, and OpenMP threads spinning on 2 shared cores cost 50x."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def fake_resnet50_state(in_chans: int, seed: int) -> dict[str, torch.Tensor]:
+    """A ResNet-50 state dict with the real timm/torchvision key names and seeded random, well-scaled values."""
+    with torch.device("meta"):  # only names and shapes: no init cost
+        template = timm.create_model("resnet50", in_chans=in_chans, num_classes=1000).state_dict()
+    generator = torch.Generator().manual_seed(seed)
+    state: dict[str, torch.Tensor] = {}
+    for key, meta in template.items():
+        shape = meta.shape
+        if not meta.is_floating_point():  # num_batches_tracked
+            state[key] = torch.full(shape, 100 + seed, dtype=meta.dtype)
+        elif len(shape) == 4:  # convolutions: He-scaled so activations stay finite
+            state[key] = torch.randn(shape, generator=generator) * (2 / shape[1:].numel()) ** 0.5
+        elif key.endswith("running_var"):
+            state[key] = torch.rand(shape, generator=generator) + 0.5
+        elif key.endswith(".weight") and len(shape) == 1:  # BatchNorm scale
+            state[key] = torch.rand(shape, generator=generator) * 0.5 + 0.5
+        else:  # BatchNorm shift and mean, the fc head
+            state[key] = torch.randn(shape, generator=generator) * 0.1
+    return state
+
+
+@pytest.fixture(scope="module")
+def states() -> dict[str, dict[str, torch.Tensor]]:
+    """One state per weight file, by backbone name (imagenet's file has 3 input channels)."""
+    return {
+        "ssl4eo": fake_resnet50_state(13, seed=0),
+        "satlas": fake_resnet50_state(9, seed=1),
+        "imagenet": fake_resnet50_state(3, seed=2),
+    }
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory, states: dict[str, dict[str, torch.Tensor]]) -> dict[str, Path]:
+    """The states written once under each backbone's real file name; tests link them where they need them."""
+    folder = tmp_path_factory.mktemp("weight_files")
+    written = {}
+    for name, state in states.items():
+        written[name] = folder / BACKBONES[name].file_name
+        torch.save(state, written[name])
+    return written
+
+
+@pytest.fixture
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """$TORCH_HOME in a temp folder (so no real cache is read), no network; returns hub's checkpoints folder."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("weights must load without network access")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+    checkpoints = tmp_path / "torch" / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    return checkpoints
+
+
+def link(source: Path, folder: Path) -> Path:
+    """Put a weight file (by symlink, under its own name) into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / source.name
+    target.symlink_to(source)
+    return target
+
+
+def encoder_of(backbone: Backbone) -> torch.nn.Module:
+    """A fresh smp U-Net's ResNet-50 encoder for `backbone`'s input channels (decoder kept small)."""
+    decoder = (16, 16, 16, 16, 16)
+    unet = smp.Unet(
+        "resnet50", encoder_weights=None, in_channels=backbone.in_channels, classes=6, decoder_channels=decoder
+    )
+    encoder: torch.nn.Module = unet.encoder
+    return encoder
+
+
+def sha256(path: Path) -> str:
+    """Reference digest of a file."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_torch_home_sets_hub_checkpoints(hub: Path, tmp_path: Path) -> None:
+    """torch.hub.get_dir() follows $TORCH_HOME (no set_dir in play), so hub_checkpoints does too."""
+    assert torch.hub.get_dir() == str(tmp_path / "torch" / "hub")
+    assert hub_checkpoints() == hub
+
+
+@pytest.mark.parametrize("name", ["ssl4eo", "satlas"])
+def test_loads_pretrained_from_hub_cache(
+    name: str, hub: Path, files: dict[str, Path], states: dict[str, dict[str, torch.Tensor]]
+) -> None:
+    """The file in torch hub's cache fills the encoder exactly (classifier dropped), with its provenance."""
+    backbone = BACKBONES[name]
+    link(files[name], hub)
+    encoder = encoder_of(backbone)
+    provenance = init_encoder(encoder, backbone, weights_dir=None, allow_random_init=False)
+    assert provenance == Provenance("pretrained", backbone.weights, backbone.file_name, sha256(files[name]))
+    loaded = encoder.state_dict()
+    expected = {key: value for key, value in states[name].items() if not key.startswith("fc.")}
+    assert set(loaded) == set(expected)
+    assert len(loaded) == 318  # 320 timm keys less fc.weight and fc.bias
+    for key, value in expected.items():
+        assert torch.equal(loaded[key], value), key
+    assert int(loaded["layer4.2.bn3.num_batches_tracked"]) == states[name]["bn1.num_batches_tracked"].item()
+
+
+def test_encoder_state_drops_head_and_unwraps(tmp_path: Path) -> None:
+    """fc.* is dropped, a file without it is fine, and {"state_dict": ...} (Lightning style) is read through."""
+    backbone = BACKBONES["ssl4eo"]
+    plain = {"conv1.weight": torch.ones(2), "fc.weight": torch.zeros(3), "fc.bias": torch.zeros(1)}
+    for name, payload in {
+        "plain.pth": plain,
+        "headless.pth": {"conv1.weight": torch.ones(2)},
+        "wrapped.pth": {"state_dict": plain, "epoch": 3},
+    }.items():
+        torch.save(payload, tmp_path / name)
+        state = encoder_state(tmp_path / name, backbone)
+        assert list(state) == ["conv1.weight"], name
+        assert torch.equal(state["conv1.weight"], torch.ones(2)), name
+
+
+@pytest.mark.parametrize("name", ["imagenet", "imagenet_rgb"])
+def test_imagenet_first_conv_adapted(
+    name: str, hub: Path, files: dict[str, Path], states: dict[str, dict[str, torch.Tensor]]
+) -> None:
+    """A 3-channel ImageNet file on 13 bands: channel i is file channel i % 3 times 3/13; on RGB it is unchanged."""
+    backbone = BACKBONES[name]
+    link(files["imagenet"], hub)
+    encoder = encoder_of(backbone)
+    provenance = init_encoder(encoder, backbone, None, False)
+    assert provenance.file == "resnet50-0676ba61.pth"
+    assert provenance.sha256 == sha256(files["imagenet"])
+    trained = states["imagenet"]["conv1.weight"]
+    conv1 = encoder.state_dict()["conv1.weight"]
+    assert conv1.shape == (64, backbone.in_channels, 7, 7)
+    for channel in range(backbone.in_channels):
+        scale = 3 / backbone.in_channels
+        expected = trained[:, channel % 3] * scale if scale != 1 else trained[:, channel]
+        assert torch.equal(conv1[:, channel], expected), channel
+    assert torch.equal(encoder.state_dict()["layer1.0.conv1.weight"], states["imagenet"]["layer1.0.conv1.weight"])
+
+
+def test_adapt_first_conv_small() -> None:
+    """smp's rule on a tiny kernel: cyclic repeat and rescale; identity at equal channels; truncation when fewer."""
+    weight = torch.tensor([1.0, 2.0, 3.0]).view(1, 3, 1, 1)
+    assert adapt_first_conv(weight, 5).flatten().tolist() == pytest.approx([0.6, 1.2, 1.8, 0.6, 1.2])
+    assert adapt_first_conv(weight, 3) is weight
+    assert adapt_first_conv(weight, 2).flatten().tolist() == pytest.approx([1.5, 3.0])
+
+
+def test_weights_dir_wins_over_hub(tmp_path: Path, hub: Path, files: dict[str, Path]) -> None:
+    """A file in the configured folder is loaded before the one in torch hub's cache (here a corrupt one)."""
+    backbone = BACKBONES["ssl4eo"]
+    (hub / backbone.file_name).write_bytes(b"not a checkpoint")
+    configured = link(files["ssl4eo"], tmp_path / "weights").parent
+    assert find_weights(backbone, configured) == configured / backbone.file_name
+    provenance = init_encoder(encoder_of(backbone), backbone, configured, False)
+    assert provenance.sha256 == sha256(files["ssl4eo"])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert find_weights(backbone, empty) == hub / backbone.file_name  # falls back to the hub cache
+    assert find_weights(BACKBONES["satlas"], configured) is None
+
+
+def test_missing_file_names_file_folders_and_fix(tmp_path: Path, hub: Path) -> None:
+    """No file anywhere: the error names the file, every folder searched, the URL and allow_random_init."""
+    backbone = BACKBONES["satlas"]
+    configured = tmp_path / "weights"
+    with pytest.raises(WeightsError, match="no weights for backbone 'satlas'") as caught:
+        init_encoder(torch.nn.Conv2d(9, 2, 1), backbone, configured, allow_random_init=False)
+    message = str(caught.value)
+    for part in (backbone.file_name, str(configured), str(hub), backbone.url, "allow_random_init"):
+        assert part in message, part
+    assert f"not found in {configured} or {hub}" in message
+    assert f"into {configured}," in message  # where to put it: the configured folder first
+    assert str(missing_weights_error(backbone, None)).count(str(hub)) == 2  # searched there, and put it there
+
+
+def test_random_init_when_allowed(hub: Path) -> None:
+    """allow_random_init: random provenance, no error, encoder untouched."""
+    backbone = BACKBONES["ssl4eo"]
+    encoder = torch.nn.Conv2d(13, 2, 1)
+    before = tensor_digest(encoder)
+    provenance = init_encoder(encoder, backbone, None, allow_random_init=True)
+    assert provenance == Provenance("random", backbone.weights, None, None)
+    assert provenance.as_dict() == {"weights": "random", "enum": backbone.weights, "file": None, "sha256": None}
+    assert tensor_digest(encoder) == before
+
+
+def test_wrong_keys_and_shapes(hub: Path, states: dict[str, dict[str, torch.Tensor]]) -> None:
+    """Missing, unexpected and wrongly shaped keys are named, and the encoder is left as it was."""
+    backbone = BACKBONES["ssl4eo"]
+    broken = dict(states["ssl4eo"])
+    del broken["layer4.2.bn3.running_var"]
+    broken["head.weight"] = torch.zeros(2)
+    broken["bn1.weight"] = torch.ones(32)
+    path = hub / backbone.file_name
+    torch.save(broken, path)
+    encoder = encoder_of(backbone)
+    before = tensor_digest(encoder)
+    with pytest.raises(WeightsError, match="does not fit the encoder") as caught:
+        init_encoder(encoder, backbone, None, False)
+    message = str(caught.value)
+    assert "missing: ['layer4.2.bn3.running_var']" in message
+    assert "unexpected: ['head.weight']" in message
+    assert "wrong shape: ['bn1.weight']" in message
+    assert str(path) in message
+    assert tensor_digest(encoder) == before
+
+
+def test_prefixed_keys_are_refused(hub: Path, states: dict[str, dict[str, torch.Tensor]]) -> None:
+    """A file whose keys carry a prefix (e.g. a whole-model checkpoint) is refused, listing a few keys."""
+    backbone = BACKBONES["ssl4eo"]
+    some = ("conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean")
+    torch.save({f"backbone.{key}": states["ssl4eo"][key] for key in some}, hub / backbone.file_name)
+    with pytest.raises(WeightsError) as caught:
+        init_encoder(encoder_of(backbone), backbone, None, False)
+    message = str(caught.value)
+    assert "missing: ['bn1.bias', 'bn1.num_batches_tracked', 'bn1.running_mean'] ..." in message
+    assert "unexpected: ['backbone.bn1.bias', 'backbone.bn1.running_mean', 'backbone.bn1.weight'] ..." in message
+
+
+def test_corrupt_file_is_unreadable(hub: Path) -> None:
+    """Random bytes under the right name: 'unreadable', naming the path and the URL to re-download."""
+    backbone = BACKBONES["ssl4eo"]
+    path = hub / backbone.file_name
+    path.write_bytes(
+        torch.randint(0, 256, (4096,), generator=torch.Generator().manual_seed(0)).byte().numpy().tobytes()
+    )
+    with pytest.raises(WeightsError, match="unreadable weight file") as caught:
+        init_encoder(torch.nn.Conv2d(13, 2, 1), backbone, None, False)
+    assert str(path) in str(caught.value)
+    assert f"re-download {backbone.url}" in str(caught.value)
+
+
+def test_file_that_is_not_a_dict_is_unreadable(hub: Path) -> None:
+    """A readable file holding something other than a state dict is refused too."""
+    backbone = BACKBONES["satlas"]
+    torch.save([torch.zeros(1)], hub / backbone.file_name)
+    with pytest.raises(WeightsError, match="unreadable weight file") as caught:
+        init_encoder(torch.nn.Conv2d(9, 2, 1), backbone, None, False)
+    assert "got list" in str(caught.value)
+
+
+def test_torchvision_reads_the_same_cache(
+    hub: Path, files: dict[str, Path], states: dict[str, dict[str, torch.Tensor]]
+) -> None:
+    """torchvision's own loader finds the file by the same name in the same folder, offline."""
+    link(files["imagenet"], hub)
+    model = torchvision.models.resnet50(weights=torchvision.models.ResNet50_Weights.IMAGENET1K_V1)
+    state = model.state_dict()
+    assert torch.equal(state["conv1.weight"], states["imagenet"]["conv1.weight"])
+    assert torch.equal(state["fc.weight"], states["imagenet"]["fc.weight"])
+
+
+def test_tensor_digest() -> None:
+    """The digest sees every tensor byte; parameters_only ignores BatchNorm statistics."""
+    norm = torch.nn.BatchNorm2d(3)
+    full, params = tensor_digest(norm), tensor_digest(norm, parameters_only=True)
+    norm.running_mean += 1
+    assert tensor_digest(norm) != full
+    assert tensor_digest(norm, parameters_only=True) == params
+    with torch.no_grad():
+        norm.weight[0] = 2.0
+    assert tensor_digest(norm, parameters_only=True) != params
+    same = torch.nn.BatchNorm2d(3)
+    same.load_state_dict(norm.state_dict())
+    assert tensor_digest(same) == tensor_digest(norm)

@@ -1,0 +1,152 @@
+"""Typed params of the training stages (`train`, `evaluate`, `report`): pure pydantic, no torch.
+
+The curation package registers these sections too, so `cropharmony params check` validates the whole file; keeping
+them torch-free lets it (and the app) import them without the deep-learning stack.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from curation.params import Part, Section
+
+ALL = "all"  # a matrix entry that covers every value of its axis inside one stage
+POOLS = ("target", "others")
+
+
+class PhaseParams(Part):
+    """One training phase of a protocol: which chips, for how many epochs, from a fresh or the previous model."""
+
+    train_on: tuple[Literal["target", "others"], ...]  # target: k chips of the source; others: every other source
+    epochs: int = Field(ge=1)
+
+    @field_validator("train_on")
+    @classmethod
+    def _not_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value or len(set(value)) != len(value):
+            raise ValueError("list `target`, `others` or both, once each")
+        return value
+
+
+class MatrixParams(Part):
+    """The axes `dvc.yaml` fans `train` and `evaluate` out over; `all` groups every value of an axis in one stage.
+
+    A stage is a process, and importing torch, torchgeo and Lightning costs about 13 s on two cores: the demo groups
+    protocols, sources and sizes and fans out over backbones; a GPU cluster lists every value to run one run a stage.
+    """
+
+    protocol: tuple[str, ...]
+    backbone: tuple[str, ...]
+    source: tuple[str, ...]
+    size: tuple[int | Literal["all"], ...]
+
+    @field_validator("protocol", "backbone", "source", "size")
+    @classmethod
+    def _entries(cls, value: tuple[object, ...]) -> tuple[object, ...]:
+        if not value or len(set(value)) != len(value):
+            raise ValueError("list distinct entries (a value, or `all`)")
+        if ALL in value and len(value) > 1:
+            raise ValueError("`all` already covers every value: list it alone")
+        return value
+
+
+class ModelParams(Part):
+    """The segmentation model around the backbone."""
+
+    decoder_channels: tuple[int, int, int, int, int]  # smp U-Net decoder (smp's default: 256, 128, 64, 32, 16)
+    frozen_encoder: bool  # the study froze the encoder
+    imagenet_input: Literal["all_bands", "rgb"]  # imagenet: 13 bands x/10000 (the study) or RGB, ImageNet stats
+    class_weights: bool  # cross-entropy weighted by inverse class frequency of the training pixels
+
+
+class TrainParams(Section):
+    """The `train` stage: fine-tune the registry's backbones under the protocols, one run per matrix cell."""
+
+    section: ClassVar[str] = "train"
+    seed: int
+    matrix: MatrixParams
+    sizes: tuple[int, ...]  # k: target chips, each one of subsets.train_sizes (protocols without target: k = 0)
+    others_size: int = Field(ge=1)  # chips of every other source (their nested set of this size)
+    protocols: dict[str, tuple[PhaseParams, ...]]  # name -> phases, run in order, each from the previous model
+    model: ModelParams
+    weights_dir: Path | None  # looked up before $TORCH_HOME/hub/checkpoints (None: only the hub directory)
+    allow_random_init: bool  # true: a missing weight file starts from random init (recorded); false: an error
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(ge=0)
+    batch_size: int = Field(ge=1)
+    plateau_patience: int = Field(ge=0)  # ReduceLROnPlateau on the validation loss
+    crop_px: int = Field(ge=32)  # side of the random resized crops (a multiple of 32 for the U-Net)
+    crop_scale: tuple[float, float]  # share of the chip's area a crop covers, low and high
+    val_share: float = Field(ge=0, lt=1)  # chips held out by spatial block for validation and the best checkpoint
+    val_block_m: float = Field(gt=0)
+    accelerator: Literal["auto", "cpu", "gpu"]
+    devices: int = Field(ge=1)  # more than one: DDP through Lightning
+    threads: int = Field(ge=0)  # CPU threads for torch (0: torch's default)
+    out: Path  # runs/<entry>/<run_id>/
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(k < 1 for k in value) or list(value) != sorted(set(value)):
+            raise ValueError("list positive, strictly increasing sizes that subsets.train_sizes has")
+        return value
+
+    @field_validator("crop_px")
+    @classmethod
+    def _crop(cls, value: int) -> int:
+        if value % 32:
+            raise ValueError("crops feed a 5-level U-Net: use a multiple of 32")
+        return value
+
+    @field_validator("crop_scale")
+    @classmethod
+    def _scale(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0 < low <= high <= 1:
+            raise ValueError("give 0 < low <= high <= 1, e.g. [0.5, 1.0]")
+        return value
+
+    @field_validator("protocols")
+    @classmethod
+    def _protocols(cls, value: dict[str, tuple[PhaseParams, ...]]) -> dict[str, tuple[PhaseParams, ...]]:
+        for name, phases in value.items():
+            if not phases:
+                raise ValueError(f"protocol {name!r} needs at least one phase")
+            if name == ALL or "_" in name or "/" in name:
+                raise ValueError(f"protocol name {name!r}: avoid `all`, `_` and `/` (they build folder names)")
+        return value
+
+    @model_validator(mode="after")
+    def _matrix_names(self) -> TrainParams:
+        unknown = [p for p in self.matrix.protocol if p != ALL and p not in self.protocols]
+        if unknown:
+            raise ValueError(f"matrix.protocol lists {unknown}, not defined under train.protocols")
+        bad = [k for k in self.matrix.size if k != ALL and k != 0 and k not in self.sizes]
+        if bad:
+            raise ValueError(f"matrix.size lists {bad}: use `all`, 0 or one of train.sizes {list(self.sizes)}")
+        return self
+
+
+class EvaluateParams(Section):
+    """The `evaluate` stage: every trained model on every source's test set."""
+
+    section: ClassVar[str] = "evaluate"
+    batch_size: int = Field(ge=1)
+    checkpoint: Literal["best", "last"]
+    out: Path  # evals/<entry>/{metrics,confusion}.parquet
+
+
+class ReportParams(Section):
+    """The `report` stage: one tidy transfer table and the DVC metrics and plots derived from it."""
+
+    section: ClassVar[str] = "report"
+    evals: Path
+    out: Path  # metrics/
+    heatmap_metric: str
+    curve_metric: str
+
+
+TRAINING_SECTIONS: tuple[type[Section], ...] = (TrainParams, EvaluateParams, ReportParams)

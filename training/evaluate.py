@@ -1,0 +1,152 @@
+"""The `evaluate` stage: every model of one matrix entry on every source's whole test set.
+
+Confusion matrices are accumulated over each test set and scored once (training.metrics). Writes
+`<evaluate.out>/<entry>/metrics.parquet` (tidy: run, test source, metric, value, provenance) and `confusion.parquet`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import torch
+
+from curation.crosswalks import load_taxonomy
+from curation.errors import CropharmonyError, Problem, ProblemsError, report_and_exit
+from curation.io import atomic_write_json, atomic_write_parquet
+from curation.params import ChipsParams, SharedParams, SubsetsParams, load_section
+from training.config import EvaluateParams, TrainParams
+from training.data import ChipBank, load_bank
+from training.metrics import confusion_matrix, confusion_rows, scores
+from training.plans import entry_name
+from training.task import CropTask, quiet_lightning
+from training.train import device_of, entry_parser, parse_entry, task_factory
+
+STAGE = "evaluate"
+
+
+class MissingRunsError(ProblemsError):
+    """The entry has no trained runs to evaluate."""
+
+
+def class_names(legends_dir: Path) -> list[str]:
+    """Names by class id (ids the taxonomy skips get a placeholder, so the list indexes by id)."""
+    taxonomy = load_taxonomy(legends_dir / "target.csv")
+    names = [f"class_{i}" for i in range(taxonomy.size)]
+    for class_id, name in zip(taxonomy.ids, taxonomy.names, strict=True):
+        names[class_id] = name
+    return names
+
+
+@torch.no_grad()
+def confusions(
+    task: CropTask, bank: ChipBank, test_rows: dict[str, torch.Tensor], batch_size: int, num_classes: int
+) -> dict[str, torch.Tensor]:
+    """One confusion matrix per test set, from one batched pass over all test chips (summed on the device)."""
+    task.eval()
+    names = list(test_rows)
+    rows = torch.cat([test_rows[name] for name in names])
+    owner = torch.cat([torch.full((len(test_rows[n]),), i, device=rows.device) for i, n in enumerate(names)])
+    total = torch.zeros(len(names), num_classes, num_classes, dtype=torch.long, device=bank.device)
+    for start in range(0, len(rows), batch_size):
+        batch = bank.gather(rows[start : start + batch_size])
+        predicted = task.predict_classes(batch["image"])
+        chunk = owner[start : start + batch_size]
+        for index in sorted(set(chunk.tolist())):
+            keep = chunk == index
+            total[index] += confusion_matrix(predicted[keep], batch["mask"][keep], num_classes)
+    return {name: total[i].cpu() for i, name in enumerate(names)}
+
+
+def run_folders(runs: Path) -> list[Path]:
+    """The runs of one train entry, in run-id order (a missing entry names the stage to run)."""
+    folders = sorted(p for p in runs.glob("*/run.json")) if runs.is_dir() else []
+    if not folders:
+        raise MissingRunsError(
+            "nothing to evaluate",
+            [Problem(str(runs), "holds trained runs (<run_id>/run.json)", "none found", "run `dvc repro train` first")],
+        )
+    return [p.parent for p in folders]
+
+
+def evaluate_entry(
+    params: EvaluateParams,
+    train: TrainParams,
+    shared: SharedParams,
+    chips_root: Path,
+    subsets: pl.DataFrame,
+    runs: Path,
+    out: Path,
+) -> pl.DataFrame:
+    """Score every run of `runs` on every source's test set; writes metrics and confusion tables into `out`."""
+    if train.threads:
+        torch.set_num_threads(train.threads)
+    names = class_names(shared.legends_dir)
+    manifest = pl.read_parquet(chips_root / "manifest.parquet")
+    tests = subsets.filter(pl.col("split") == "test").sort("source", "chip_id")
+    device = device_of(train.accelerator)
+    bank = load_bank(chips_root, manifest, tests["chip_id"].to_list()).to(device)
+    test_rows = {
+        source: bank.index(tests.filter(pl.col("source") == source)["chip_id"].to_list())
+        for source in sorted(tests["source"].unique().to_list())
+    }
+    build = task_factory(train, shared, len(names))
+    metric_rows: list[dict[str, Any]] = []
+    cells: list[dict[str, Any]] = []
+    for folder in run_folders(runs):
+        record = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        torch.manual_seed(train.seed)  # rebuilds the frozen encoder the run trained on (digest-checked)
+        task = build(record["backbone"]).to(device)
+        task.load_checkpoint(folder / f"{params.checkpoint}.pt")
+        provenance = record["provenance"]
+        for source, confusion in confusions(task, bank, test_rows, params.batch_size, len(names)).items():
+            base = {
+                "run_id": record["run_id"],
+                "protocol": record["protocol"],
+                "backbone": record["backbone"],
+                "target_source": record["target_source"],
+                "train_sources": "+".join(record["train_sources"]),
+                "k": int(record["k"]),
+                "test_source": source,
+            }
+            tail = {
+                "crosswalk_set": record["crosswalk_set"],
+                "weights": provenance["weights"],
+                "weights_file": provenance["file"],
+            }
+            metric_rows += [{**base, "metric": m, "value": v, **tail} for m, v in scores(confusion, names).items()]
+            cells += [
+                {"run_id": record["run_id"], "test_source": source, **c} for c in confusion_rows(confusion, names)
+            ]
+        print(f"{record['run_id']}: evaluated on {len(test_rows)} test sets")
+    metrics = pl.DataFrame(metric_rows, schema_overrides={"k": pl.Int64, "value": pl.Float64, "weights_file": pl.Utf8})
+    confusion_table = pl.DataFrame(cells, schema_overrides={"pixels": pl.Int64})
+    atomic_write_parquet(out / "metrics.parquet", metrics)
+    atomic_write_parquet(out / "confusion.parquet", confusion_table)
+    atomic_write_json(out / "entry.json", {"entry": out.name, "runs": sorted({r["run_id"] for r in metric_rows})})
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> None:
+    """DVC stage entry point."""
+    parser = entry_parser(__doc__)
+    parser.add_argument("--runs", type=Path, default=None, help="train entry folder (default: <train.out>/<entry>)")
+    args = parser.parse_args(argv)
+    quiet_lightning()
+    try:
+        params = load_section(EvaluateParams, args.params)
+        train = load_section(TrainParams, args.params)
+        shared = load_section(SharedParams, args.params)
+        chips = load_section(ChipsParams, args.params)
+        subsets = pl.read_parquet(load_section(SubsetsParams, args.params).out / "subsets.parquet")
+        name = entry_name(*parse_entry(args))
+        runs = args.runs or train.out / name
+        evaluate_entry(params, train, shared, chips.out, subsets, runs, args.out or params.out / name)
+    except CropharmonyError as error:
+        report_and_exit(error)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""The `report` stage: every evaluation table gathered into the tidy results table, DVC metrics and plots.
+
+Reads `<evals>/<entry>/metrics.parquet` and `confusion.parquet` (the evaluate stage's outputs) and writes, under
+`<out>`: `transfer.parquet` (every metric row, validated by `TRANSFER_SCHEMA`), `confusion.parquet`, `summary.json`
+(a DVC metrics file) and `plots/transfer.csv`, `plots/learning_curves.csv` (DVC plots). Torch-free: the app reads
+these. Same inputs, same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import pandera.polars as pa
+import polars as pl
+
+from curation.errors import CropharmonyError, Problem, ProblemsError, report_and_exit
+from curation.io import atomic_write_json, atomic_write_parquet, atomic_write_text
+from curation.params import DEFAULT_PARAMS, load_section
+from curation.schemas import CONFUSION_SCHEMA, TRANSFER_SCHEMA, failures
+from curation.study_lists import shorten
+
+METRICS = "metrics.parquet"
+CONFUSION = "confusion.parquet"
+SORT = ("protocol", "backbone", "target_source", "k", "test_source", "metric", "run_id")
+CONFUSION_SORT = ("run_id", "test_source", "target_class", "predicted_class")
+SUMMARY_METRICS = ("oa", "aa", "miou")
+DECIMALS = 6  # floats written to summary.json and the plot tables, so their bytes are stable
+REPRO = "run `dvc repro evaluate` first"
+
+
+def entries(evals: Path) -> list[Path]:
+    """The entry folders of `evals`, sorted by name; an error when there are none."""
+    folders = sorted(p for p in evals.iterdir() if p.is_dir()) if evals.is_dir() else []
+    if not folders:
+        detail = "no such folder" if not evals.exists() else "no evaluation entry folders in it"
+        raise ProblemsError("nothing to report", [Problem(str(evals), "evaluations exist", detail, REPRO)])
+    return folders
+
+
+def _problems(path: Path, frame: pl.DataFrame, schema: pa.DataFrameSchema, fix: str) -> list[Problem]:
+    """Every failure of `schema` on `frame`, grouped by column and rule, as problems naming `path`."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for f in failures(frame, schema):
+        shown = f.value if f.row is None else f"row {f.row}" if f.column is None else f"row {f.row}: {f.value}"
+        groups.setdefault((f.column or "(table)", f.rule), []).append(shown)
+    return [
+        Problem(str(path), rule, f"column {column}: {len(found)} failure(s): {shorten(found)}", fix)
+        for (column, rule), found in sorted(groups.items())
+    ]
+
+
+def gather(folders: list[Path], name: str, schema: pa.DataFrameSchema, sort: tuple[str, ...]) -> pl.DataFrame:
+    """Every entry's `name` table, each validated, concatenated in schema column order, validated again, sorted."""
+    problems: list[Problem] = []
+    frames: list[pl.DataFrame] = []
+    for folder in folders:
+        path = folder / name
+        if not path.is_file():
+            problems.append(Problem(str(path), "file exists", f"entry '{folder.name}' has no {name}", REPRO))
+            continue
+        frame = pl.read_parquet(path)
+        found = _problems(path, frame, schema, f"fix the evaluate stage's output or {REPRO}")
+        problems += found
+        if not found:
+            frames.append(frame.select(list(schema.columns)))
+    headline = f"the evaluation tables ({name}) break the {schema.name} schema"
+    if problems:
+        raise ProblemsError(headline, problems)
+    table = pl.concat(frames, how="vertical").sort(list(sort))
+    fix = "each entry must evaluate different runs: remove the duplicate entry folder or rename its runs"
+    problems = _problems(folders[0].parent, table, schema, fix)  # rules across entries: duplicates
+    if problems:
+        raise ProblemsError(headline, problems)
+    return table
+
+
+def _cells(transfer: pl.DataFrame, metric: str, parameter: str) -> pl.DataFrame:
+    """Rows of one metric, tidied; an error naming the params key when there are none."""
+    rows = transfer.filter(pl.col("metric") == metric)
+    if rows.is_empty():
+        known = ", ".join(sorted(transfer["metric"].unique().to_list()))
+        raise ProblemsError(
+            "cannot draw the report plots",
+            [Problem(str(DEFAULT_PARAMS), parameter, f"no '{metric}' rows in the evaluations", f"use one of {known}")],
+        )
+    return _tidy(rows)
+
+
+def _tidy(rows: pl.DataFrame) -> pl.DataFrame:
+    """NaN values as null, so means skip them; `own`: the cell is the run's own target source test set."""
+    return rows.with_columns(
+        pl.col("value").fill_nan(None), (pl.col("test_source") == pl.col("target_source")).alias("own")
+    )
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, DECIMALS)
+
+
+def summary(transfer: pl.DataFrame) -> dict[str, Any]:
+    """Per protocol and backbone: mean over runs of oa, aa, miou on the target test set and on the others, runs."""
+    rows = _tidy(transfer.filter(pl.col("metric").is_in(SUMMARY_METRICS)))
+    keys = ["protocol", "backbone", "run_id", "metric", "own"]
+    per_run = rows.group_by(keys).agg(pl.col("value").mean()).sort(keys)  # a run's mean over its other test sources
+    means = {
+        (protocol, backbone, metric, own): value
+        for protocol, backbone, metric, own, value in per_run.group_by("protocol", "backbone", "metric", "own")
+        .agg(pl.col("value").mean())
+        .iter_rows()
+    }
+    runs = transfer.group_by("protocol", "backbone").agg(pl.col("run_id").n_unique()).sort("protocol", "backbone")
+    out: dict[str, Any] = {}
+    for protocol, backbone, n in runs.iter_rows():
+        cell: dict[str, Any] = {"runs": n}
+        for own, part in ((True, "target"), (False, "transfer")):
+            cell[part] = {m: _round(means.get((protocol, backbone, m, own))) for m in SUMMARY_METRICS}
+        out.setdefault(protocol, {})[backbone] = cell
+    return out
+
+
+def heatmap_table(transfer: pl.DataFrame, metric: str) -> pl.DataFrame:
+    """backbone, protocol, k, train (the run's target source), test, value: mean over runs sharing a cell."""
+    keys = ["backbone", "protocol", "k", "train", "test"]
+    return (
+        _cells(transfer, metric, "report.heatmap_metric")
+        .rename({"target_source": "train", "test_source": "test"})
+        .group_by(keys)
+        .agg(pl.col("value").mean().round(DECIMALS))
+        .drop_nulls("value")
+        .sort(keys)
+    )
+
+
+def curve_table(transfer: pl.DataFrame, metric: str) -> pl.DataFrame:
+    """backbone, protocol, k, value: mean over target sources of `metric` on their own test set."""
+    keys = ["backbone", "protocol", "k"]
+    own = _cells(transfer, metric, "report.curve_metric").filter(pl.col("own"))
+    per_source = own.group_by([*keys, "target_source"]).agg(pl.col("value").mean()).sort([*keys, "target_source"])
+    return per_source.group_by(keys).agg(pl.col("value").mean().round(DECIMALS)).drop_nulls("value").sort(keys)
+
+
+def run_report(evals: Path, out: Path, heatmap_metric: str, curve_metric: str) -> dict[str, Any]:
+    """Gather `evals`, write every report file under `out` and return the summary written to summary.json."""
+    folders = entries(evals)
+    transfer = gather(folders, METRICS, TRANSFER_SCHEMA, SORT)
+    confusion = gather(folders, CONFUSION, CONFUSION_SCHEMA, CONFUSION_SORT)
+    heatmap = heatmap_table(transfer, heatmap_metric)
+    curves = curve_table(transfer, curve_metric)
+    result = summary(transfer)
+    atomic_write_parquet(out / "transfer.parquet", transfer)
+    atomic_write_parquet(out / "confusion.parquet", confusion)
+    atomic_write_json(out / "summary.json", result)
+    atomic_write_text(out / "plots" / "transfer.csv", heatmap.write_csv())
+    atomic_write_text(out / "plots" / "learning_curves.csv", curves.write_csv())
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    """DVC stage entry point: read params `report` and write its outputs (paths overridable for a one-off run)."""
+    from training.config import ReportParams  # lazily: written beside this stage, and torch-free
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
+    parser.add_argument("--evals", type=Path, default=None, help="evaluations folder (default: params report.evals)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: params report.out)")
+    args = parser.parse_args(argv)
+    try:
+        params = load_section(ReportParams, args.params)
+        run_report(args.evals or params.evals, args.out or params.out, params.heatmap_metric, params.curve_metric)
+    except CropharmonyError as error:
+        report_and_exit(error)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""The Lightning task: torchgeo's SemanticSegmentationTask with registry input, offline weights, a frozen encoder.
+
+torchgeo's `freeze_backbone` stops gradients but leaves the encoder's BatchNorm layers in training mode, so their
+running statistics still drift with every batch (the study's "frozen" encoder changed); here a frozen encoder also
+stays in eval mode. Checkpoints hold only what training changes plus a digest of the encoder they ran on.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import segmentation_models_pytorch as smp
+import torch
+import torch.nn.functional as F
+from torchgeo.trainers import SemanticSegmentationTask
+
+from curation.errors import Problem
+from curation.io import atomic_write_bytes
+from training.backbones import Backbone
+from training.weights import Provenance, WeightsError, init_encoder, tensor_digest
+
+IGNORE = 0
+STRIDE = 32  # a 5-level U-Net needs sides divisible by this
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's banners and the warnings this harness triggers on purpose.
+
+    A frozen encoder in eval mode and iterables instead of DataLoaders are deliberate; stage logs show the runs.
+    """
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    for message in (r"Found \d+ module\(s\) in eval mode", r".*treespec", r".*does not have many workers"):
+        warnings.filterwarnings("ignore", message=message)
+
+
+class CropTask(SemanticSegmentationTask):
+    """U-Net on a registry backbone; input is raw reflectance in the chips' band order."""
+
+    ignore = ("weights", "backbone_spec")
+
+    def __init__(
+        self,
+        backbone_spec: Backbone,
+        file_bands: tuple[str, ...],
+        num_classes: int,
+        decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16),
+        frozen_encoder: bool = True,
+        lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        patience: int = 10,
+        class_weights: torch.Tensor | None = None,
+        weights_dir: Path | None = None,
+        allow_random_init: bool = False,
+    ) -> None:
+        self.backbone_spec = backbone_spec
+        self.file_bands = file_bands
+        self.decoder_channels = tuple(decoder_channels)
+        self.weights_dir = weights_dir
+        self.allow_random_init = allow_random_init
+        self.weight_decay = weight_decay
+        self.provenance: Provenance
+        super().__init__(
+            model="unet",
+            backbone="resnet50",
+            weights=None,
+            in_channels=backbone_spec.in_channels,
+            num_classes=num_classes,
+            loss="ce",
+            class_weights=class_weights,
+            ignore_index=IGNORE,
+            lr=lr,
+            patience=patience,
+            freeze_backbone=frozen_encoder,
+        )
+
+    def configure_models(self) -> None:
+        """Build the U-Net, fill the encoder from the offline weight file (or random init), freeze it if asked."""
+        self.model = smp.Unet(
+            encoder_name="resnet50",
+            encoder_weights=None,
+            in_channels=self.backbone_spec.in_channels,
+            classes=self.hparams["num_classes"],
+            decoder_channels=self.decoder_channels,
+        )
+        self.provenance = init_encoder(self.model.encoder, self.backbone_spec, self.weights_dir, self.allow_random_init)
+        self.normalize = self.backbone_spec.normalizer(self.file_bands)
+        if self.frozen:
+            for parameter in self.model.encoder.parameters():
+                parameter.requires_grad = False
+            self.model.encoder.eval()
+
+    def configure_metrics(self) -> None:
+        """Metrics are computed from confusion matrices over whole sets (training.metrics), not per batch."""
+
+    @property
+    def frozen(self) -> bool:
+        """Whether the encoder is frozen."""
+        return bool(self.hparams["freeze_backbone"])
+
+    def train(self, mode: bool = True) -> CropTask:
+        """Keep a frozen encoder in eval mode, so its BatchNorm statistics do not move either."""
+        super().train(mode)
+        if self.frozen:
+            self.model.encoder.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw reflectance [B, file bands, H, W] -> logits [B, classes, H, W]; pads sides up to a multiple of 32."""
+        height, width = x.shape[-2:]
+        pad_h, pad_w = -height % STRIDE, -width % STRIDE
+        x = self.normalize(x)
+        if pad_h or pad_w:  # reflect needs a pad shorter than the side; tiny inputs replicate their edge
+            mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        logits: torch.Tensor = self.model(x)
+        return logits[..., :height, :width]
+
+    def predict_classes(self, x: torch.Tensor) -> torch.Tensor:
+        """Class ids; `ignore` is never predicted (it is not a class, only the absence of a label)."""
+        logits: torch.Tensor = self(x)
+        logits[:, IGNORE] = float("-inf")
+        return logits.argmax(dim=1)
+
+    def training_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:  # noqa: ANN401
+        """Cross-entropy with ignore; no per-batch metrics."""
+        loss: torch.Tensor = self.criterion(self(batch["image"]), batch["mask"])
+        self.log("train_loss", loss, batch_size=batch["image"].shape[0], on_epoch=True, on_step=False)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:  # noqa: ANN401
+        """Validation loss over held-out chips (the monitor of the scheduler and of the best checkpoint)."""
+        loss = self.criterion(self(batch["image"]), batch["mask"])
+        self.log("val_loss", loss, batch_size=batch["image"].shape[0], on_epoch=True, on_step=False, sync_dist=True)
+
+    def configure_optimizers(self) -> Any:  # noqa: ANN401 - Lightning's union of return shapes
+        """AdamW over the trainable parameters and ReduceLROnPlateau on the monitored loss (the study's choice)."""
+        optimizer = torch.optim.AdamW(
+            [p for p in self.parameters() if p.requires_grad], lr=self.hparams["lr"], weight_decay=self.weight_decay
+        )
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=self.hparams["patience"])
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": self.monitor}}
+
+    def calibrate_statistics(self, batches: Iterable[dict[str, torch.Tensor]]) -> None:
+        """Estimate a random-init encoder's BatchNorm statistics from training batches, once, before training.
+
+        Random init has no statistics to freeze: left at mean 0, variance 1, a frozen random ResNet-50 passes
+        activations growing with depth to the decoder and training diverges. Pretrained encoders keep their own.
+        """
+        norms = [m for m in self.model.encoder.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None  # a plain average over every batch
+        self.model.encoder.train()
+        with torch.no_grad():
+            for batch in batches:
+                self.model.encoder(self.normalize(batch["image"]))
+        for norm in norms:
+            norm.momentum = 0.1
+        self.train(self.training)
+
+    def _frozen_key(self, key: str) -> bool:
+        """Frozen encoder parameters are rebuilt from the weight file or the seed; its buffers travel."""
+        return self.frozen and key.startswith("encoder.") and key.removeprefix("encoder.") in self._encoder_params
+
+    @property
+    def _encoder_params(self) -> set[str]:
+        return {name for name, _ in self.model.encoder.named_parameters()}
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """What a checkpoint must hold: all but a frozen encoder's parameters (BatchNorm statistics included)."""
+        return {
+            key: value.detach().cpu().clone()
+            for key, value in self.model.state_dict().items()
+            if not self._frozen_key(key)
+        }
+
+    def save_checkpoint(self, path: Path, meta: dict[str, Any]) -> None:
+        """Write a weights_only-loadable checkpoint atomically."""
+        payload = {
+            "state": self.trainable_state(),
+            "encoder_digest": tensor_digest(self.model.encoder, parameters_only=True) if self.frozen else "",
+            "meta": meta,
+        }
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        atomic_write_bytes(path, buffer.getvalue())
+
+    def load_checkpoint(self, path: Path) -> dict[str, Any]:
+        """Load a checkpoint written by `save_checkpoint` onto this freshly built task; returns its meta."""
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        digest = payload["encoder_digest"]
+        if digest and digest != tensor_digest(self.model.encoder, parameters_only=True):
+            raise WeightsError(
+                "checkpoint was trained on another encoder",
+                [
+                    Problem(
+                        str(path),
+                        "frozen encoder rebuilt identically",
+                        f"encoder digest differs ({self.provenance.weights} weights now)",
+                        "evaluate with the weight files and seed the run was trained with, or re-run `dvc repro train`",
+                    )
+                ],
+            )
+        expected = self.model.state_dict()
+        wrong = [k for k, v in payload["state"].items() if k in expected and expected[k].shape != v.shape]
+        if wrong:
+            raise WeightsError(
+                "checkpoint does not fit the model",
+                [Problem(str(path), "same model params", f"wrong shapes: {wrong[:3]}", "use the run's params")],
+            )
+        missing, unexpected = self.model.load_state_dict(payload["state"], strict=False)
+        missing = [k for k in missing if not self._frozen_key(k)]
+        if missing or unexpected:
+            raise WeightsError(
+                "checkpoint does not fit the model",
+                [
+                    Problem(
+                        str(path),
+                        "same model params",
+                        f"missing {missing[:3]}, unexpected {unexpected[:3]}",
+                        "re-train",
+                    )
+                ],
+            )
+        meta: dict[str, Any] = payload["meta"]
+        return meta
