@@ -152,16 +152,22 @@ def subsets(params: ParamsOption = DEFAULT_PARAMS) -> None:
     stage.main(["--params", str(params)])
 
 
+ProtocolOption = Annotated[str, typer.Option(help="a protocol of train.protocols, or all")]
+BackboneOption = Annotated[str, typer.Option(help="ssl4eo, satlas, imagenet, or all")]
+SourceOption = Annotated[str, typer.Option(help="the target source, or all")]
+SizeOption = Annotated[str, typer.Option(help="k target chips (0: protocols without), or all")]
+
+
 def _entry(protocol: str, backbone: str, source: str, size: str, params: Path) -> list[str]:
     return ["--protocol", protocol, "--backbone", backbone, "--source", source, "--size", size, "--params", str(params)]
 
 
 @app.command("train")
 def train(
-    protocol: Annotated[str, typer.Option(help="a protocol of train.protocols, or all")] = "all",
-    backbone: Annotated[str, typer.Option(help="ssl4eo, satlas, imagenet, or all")] = "all",
-    source: Annotated[str, typer.Option(help="the target source, or all")] = "all",
-    size: Annotated[str, typer.Option(help="k target chips (0: protocols without), or all")] = "all",
+    protocol: ProtocolOption = "all",
+    backbone: BackboneOption = "all",
+    source: SourceOption = "all",
+    size: SizeOption = "all",
     params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Stage train: fine-tune backbones under the protocols for one matrix entry (runs/<entry>/)."""
@@ -172,10 +178,10 @@ def train(
 
 @app.command("evaluate")
 def evaluate(
-    protocol: Annotated[str, typer.Option(help="a protocol of train.protocols, or all")] = "all",
-    backbone: Annotated[str, typer.Option(help="ssl4eo, satlas, imagenet, or all")] = "all",
-    source: Annotated[str, typer.Option(help="the target source, or all")] = "all",
-    size: Annotated[str, typer.Option(help="k target chips (0: protocols without), or all")] = "all",
+    protocol: ProtocolOption = "all",
+    backbone: BackboneOption = "all",
+    source: SourceOption = "all",
+    size: SizeOption = "all",
     params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
     """Stage evaluate: every model of one matrix entry on every source's test set (evals/<entry>/)."""

@@ -34,7 +34,7 @@ class PhaseParams(Part):
 class MatrixParams(Part):
     """The axes `dvc.yaml` fans `train` and `evaluate` out over; `all` groups every value of an axis in one stage.
 
-    A stage is a process, and importing torch, torchgeo and Lightning costs about 13 s on two cores: the demo groups
+    A stage is a process, and importing torch, torchgeo and Lightning costs about 5 s on two cores: the demo groups
     protocols, sources and sizes and fans out over backbones; a GPU cluster lists every value to run one run a stage.
     """
 

@@ -140,20 +140,8 @@ class Fitter:
         task = self.fresh(plan.backbone)
         task.to(bank.device)
         result = FitResult(best={}, last={})
-        key: tuple[Any, ...] = (plan.backbone,)
-        if task.frozen and task.provenance.weights == "random":
-            first = plan.phases[0]
-            key = (*key, "calibrated", first.train_ids)
-            task.calibrate_statistics(
-                TrainBatches(
-                    bank,
-                    bank.index(first.train_ids),
-                    self.settings.batch_size,
-                    self.settings.crop_px,
-                    self.settings.crop_scale,
-                    self.settings.seed - 1,
-                )
-            )
+        calibrate = task.frozen and task.provenance.weights == "random"
+        key: tuple[Any, ...] = (plan.backbone, calibrate)
         for number, phase in enumerate(plan.phases):
             key = (*key, phase.train_ids, phase.val_ids, phase.epochs)
             if key in self.memo:
@@ -162,6 +150,17 @@ class Fitter:
                 task.model.load_state_dict(best, strict=False)
                 last = best
             else:
+                if calibrate and number == 0:  # a memoized first phase already carries its statistics
+                    task.calibrate_statistics(
+                        TrainBatches(
+                            bank,
+                            bank.index(phase.train_ids),
+                            self.settings.batch_size,
+                            self.settings.crop_px,
+                            self.settings.crop_scale,
+                            self.settings.seed - 1,
+                        )
+                    )
                 tracker, last = fit_phase(task, bank, phase, number, self.settings)
                 best = task.trainable_state()
                 history, best_loss, best_epoch = tracker.history, tracker.best_loss, tracker.best_epoch

@@ -20,6 +20,7 @@ from curation.io import atomic_write_json, atomic_write_parquet, atomic_write_te
 from curation.params import DEFAULT_PARAMS, load_section
 from curation.schemas import CONFUSION_SCHEMA, TRANSFER_SCHEMA, failures
 from curation.study_lists import shorten
+from training.config import ReportParams
 
 METRICS = "metrics.parquet"
 CONFUSION = "confusion.parquet"
@@ -159,8 +160,6 @@ def run_report(evals: Path, out: Path, heatmap_metric: str, curve_metric: str) -
 
 def main(argv: list[str] | None = None) -> None:
     """DVC stage entry point: read params `report` and write its outputs (paths overridable for a one-off run)."""
-    from training.config import ReportParams  # lazily: written beside this stage, and torch-free
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
     parser.add_argument("--evals", type=Path, default=None, help="evaluations folder (default: params report.evals)")

@@ -13,8 +13,9 @@ import torchvision.models
 from curation.errors import ParamsError
 from training.backbones import BACKBONES, MATRIX_BACKBONES, Normalizer, get_backbone
 
+from .world import BANDS as FILE_BANDS
+
 # params `shared.bands`: the chips' band order (B8A last)
-FILE_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B10", "B11", "B12", "B8A")
 SATURATED = 60000  # above every divisor: shows whether a backbone clamps
 
 # Band i of the file (0-based) holds 100 * (i + 1): B01 100, ..., B12 1200, B8A 1300.
