@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from app import launch
 from curation.crosswalks import check_sets, differences
 from curation.errors import CropharmonyError, report_and_exit
 from curation.params import DEFAULT_PARAMS, CrosswalksParams, DemoParams, SharedParams, check_all, load_section
@@ -196,6 +198,19 @@ def report(params: ParamsOption = DEFAULT_PARAMS) -> None:
     from training import report as stage
 
     stage.main(["--params", str(params)])
+
+
+@app.command("app")
+def review_app(
+    root: Annotated[Path, typer.Option("--root", help="Project whose artifacts to show.")] = Path(),
+    port: Annotated[int, typer.Option("--port", help="Port to serve on.")] = 8501,
+    address: Annotated[
+        str, typer.Option("--address", help="Address to listen on (localhost: this machine only).")
+    ] = "localhost",
+    headless: Annotated[bool, typer.Option("--headless", help="Do not open a browser tab.")] = False,
+) -> None:
+    """Open the review app over the project's artifacts (Streamlit; Ctrl+C stops it)."""
+    raise typer.Exit(subprocess.call(launch.command(root, port, address, headless=headless)))
 
 
 @params_app.command("check")

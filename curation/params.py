@@ -285,10 +285,14 @@ def _top_level_problems(raw: Mapping[str, Any], file: str) -> list[Problem]:
     ]
 
 
-def load_section(model: type[S], path: Path = DEFAULT_PARAMS) -> S:
-    """Return the validated, frozen section `model.section` of params.yaml."""
+def load_section(model: type[S], path: Path = DEFAULT_PARAMS, *, whole_file: bool = True) -> S:
+    """Return the validated, frozen section `model.section` of params.yaml.
+
+    `whole_file=False` skips the check for unknown sections, which needs the training sections' models: the app
+    reads curation sections without importing the training package.
+    """
     raw = read_params(path)
-    problems = _top_level_problems(raw, str(path))
+    problems = _top_level_problems(raw, str(path)) if whole_file else []
     section_problems, value = _section_problems(raw, model, str(path))
     problems += section_problems
     if problems or value is None:

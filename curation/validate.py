@@ -2,8 +2,9 @@
 
 Facts are gathered first (raster headers, parcel attributes and geometry, image chip headers and pixels, the native
 code histogram of every chip window), then each table is validated once with every failure collected. Reports go to
-`reports/validation/`: one JSON per source, `summary.json`, and `failures.parquet` (errors and warnings, the table
-the app shows). Any error stops the pipeline with a short summary naming the files; warnings do not.
+`reports/validation/`: one JSON per source, `summary.json`, `failures.parquet` (errors and warnings, the table
+the app shows) and `label_histograms.parquet` (pixels per native code of every chip window: the app's view of the
+labels before harmonization). Any error stops the pipeline with a short summary naming the files; warnings do not.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from curation.schemas import (
 )
 from curation.sources import SOURCES
 
+HISTOGRAMS = "label_histograms.parquet"
 SHOWN = 20  # problems listed in the stage's error message; the reports hold all of them
 
 FIXES = {
@@ -224,11 +226,18 @@ def run(shared: SharedParams, params: ValidateParams) -> dict[str, Any]:
             for name, r in reports.items()
         },
     }
-    _write(params.out, reports, table, summary)
+    histograms = rows_frame([row for f in facts for row in f.histogram], LABEL_HISTOGRAMS_SCHEMA)
+    _write(params.out, reports, table, summary, histograms.sort("source", "chip_id", "code"))
     return summary | {"table": table}
 
 
-def _write(out: Path, reports: dict[str, dict[str, Any]], table: pl.DataFrame, summary: dict[str, Any]) -> None:
+def _write(
+    out: Path,
+    reports: dict[str, dict[str, Any]],
+    table: pl.DataFrame,
+    summary: dict[str, Any],
+    histograms: pl.DataFrame,
+) -> None:
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -236,6 +245,7 @@ def _write(out: Path, reports: dict[str, dict[str, Any]], table: pl.DataFrame, s
         atomic_write_json(tmp / f"{name}.json", report)
     atomic_write_json(tmp / "summary.json", summary)
     atomic_write_parquet(tmp / "failures.parquet", table)
+    atomic_write_parquet(tmp / HISTOGRAMS, histograms)
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)

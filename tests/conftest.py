@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from curation.crosswalks import CrosswalkSet, load_set
+from tests.tiny_project import TinyProject, build
 
 ROOT = Path(__file__).resolve().parents[1]
 LEGENDS = ROOT / "curation" / "legends"
@@ -27,3 +28,9 @@ def toolkit() -> CrosswalkSet:
 @pytest.fixture(scope="session")
 def paper() -> CrosswalkSet:
     return load_set(LEGENDS, "paper")
+
+
+@pytest.fixture(scope="session")
+def tiny_project(tmp_path_factory: pytest.TempPathFactory) -> TinyProject:
+    """The whole pipeline run once per session on the tiny profile (~2 min): end-to-end and app tests share it."""
+    return build(tmp_path_factory.mktemp("tiny"))

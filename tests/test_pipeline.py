@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pytest
@@ -15,50 +12,16 @@ import yaml
 from curation.crosswalks import load_set
 from curation.schemas import TRANSFER_SCHEMA, class_column, failures, manifest_schema, subsets_schema
 from curation.sources import SOURCES
+from tests.tiny_project import ROOT, TinyProject, run
 
-ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ["dvc.yaml", "params.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", ".dvc/plots", "curation"]
-PROJECT_FILES += ["training"]
 STAGES = ("crosswalks", "demo", "validate", "chips", "subsets")
 TRAINING_STAGES = ("train@all-all-cdl-all", "evaluate@all-all-cdl-all", "report")
 
 
-def run(args: list[str], cwd: Path) -> str:
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
-
-
-def tiny_profile(params: dict[str, Any]) -> dict[str, Any]:
-    """The demo profile scaled down: 32 px chips, 24 per source, sets of 2/4/8 train and 4 test."""
-    params["shared"]["chip_px"] = 32
-    params["shared"]["dask"]["scheduler"] = "synchronous"
-    params["demo"].update(chip_px=32, chips_per_source=28)
-    params["subsets"].update(train_sizes=[2, 4, 8], test_size=4, block_m=960.0, buffer_m=320.0)
-    params["train"]["matrix"].update(protocol=["all"], backbone=["all"], source=["cdl"], size=["all"])
-    params["train"].update(sizes=[4], others_size=2, batch_size=4, crop_scale=[0.5, 1.0], val_block_m=960.0)
-    params["train"]["model"]["decoder_channels"] = [16, 16, 16, 16, 16]
-    for phases in params["train"]["protocols"].values():
-        for phase in phases:
-            phase["epochs"] = 1
-    return params
-
-
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A copy of the project after one `dvc repro`, and what that printed."""
-    root = tmp_path_factory.mktemp("project")
-    for name in PROJECT_FILES:
-        source, target = ROOT / name, root / name
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    params = root / "params.yaml"
-    params.write_text(yaml.safe_dump(tiny_profile(yaml.safe_load(params.read_text())), sort_keys=False))
-    run(["git", "init", "-q"], root)
-    return root, run([sys.executable, "-m", "dvc", "repro"], root)
+def project(tiny_project: TinyProject) -> tuple[Path, str]:
+    """The tiny project after one `dvc repro`, and what that printed."""
+    return tiny_project.root, tiny_project.output
 
 
 def test_repro_runs_every_stage_and_dag_shows_them(project: tuple[Path, str]) -> None:

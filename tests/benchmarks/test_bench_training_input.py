@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -11,16 +10,13 @@ from types import ModuleType
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_training_input.py"
+from tests.benchmarks.scripts import load_benchmark
+
 TINY = ["--world", "synthetic", "--chip-px", "32", "--chips-per-source", "6", "--crop-px", "32", "--batch-size", "4"]
 
 
 def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_training_input", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_training_input")
 
 
 @pytest.fixture(scope="module")

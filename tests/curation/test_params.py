@@ -65,6 +65,10 @@ def test_misspelled_section_names_the_closest_section(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD + "crosswalk:\n  sets: [toolkit]\n")
     with pytest.raises(ParamsError, match="did you mean 'crosswalks'"):
         load_section(SharedParams, path)
+    assert load_section(SharedParams, path, whole_file=False).crosswalk_set == "toolkit"  # the app's reading
+    with pytest.raises(ParamsError, match="unknown key"):
+        typo = write(tmp_path, GOOD.replace("  crosswalk_set:", "  crosswalk_sett:"))
+        load_section(SharedParams, typo, whole_file=False)
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from shapely.geometry import Polygon
 from curation import validate
 from curation.errors import ProblemsError
 from curation.params import SharedParams, ValidateParams
+from curation.schemas import LABEL_HISTOGRAMS_SCHEMA, failures
 from tests.curation.stage_world import (
     ALL_SOURCES,
     LEGENDS,
@@ -63,6 +64,14 @@ def test_the_tiny_world_passes_and_every_report_is_written(world: Path, tmp_path
     assert json.loads((params.out / "summary.json").read_text()) == summary
     table = pl.read_parquet(params.out / "failures.parquet")
     assert table.columns == COLUMNS and table.height == 0
+    histograms = pl.read_parquet(params.out / "label_histograms.parquet")
+    assert failures(histograms, LABEL_HISTOGRAMS_SCHEMA) == []
+    rows = histograms.group_by("source").len()
+    for name, count in rows.iter_rows():
+        assert count == json.loads((params.out / f"{name}.json").read_text())["rows_checked"]["label windows"]
+    per_chip = histograms.group_by("source", "chip_id").agg(pl.col("pixels").sum())
+    assert per_chip.height == TINY.chips_per_source * len(ALL_SOURCES)  # every chip window, before harmonization
+    assert set(per_chip["pixels"]) == {TINY.chip_px**2}
     assert sorted(p.name for p in params.out.parent.iterdir()) == ["validation"]  # no .tmp folder left behind
 
 

@@ -1,0 +1,71 @@
+"""Crosswalks as tables: every code with its target, note and pixels seen, beside another set's target."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from curation.remap import UNMAPPED, Crosswalk
+
+UNMAPPED_NAME = "(unmapped)"
+NOT_LISTED = "(not listed: follows its parent code)"  # prefix-matched crosswalks (EuroCrops HCAT)
+NOT_IN_CROSSWALK = "(not in the crosswalk)"  # exact-match crosswalks: validation stops such codes
+
+
+def _target_names(crosswalk: Crosswalk, codes: list[int]) -> list[str]:
+    """Harmonized class of each code as the crosswalk resolves it (prefix matching included)."""
+    taxonomy = crosswalk.taxonomy
+    ids = crosswalk.resolve(np.asarray(codes, dtype=np.int64)).tolist()
+    return [UNMAPPED_NAME if i == UNMAPPED else taxonomy.names[taxonomy.ids.index(i)] for i in ids]
+
+
+def crosswalk_frame(crosswalk: Crosswalk) -> pl.DataFrame:
+    """The crosswalk CSV as loaded and validated: code, name, target, note."""
+    codes = crosswalk.codes.tolist()
+    notes = list(crosswalk.notes) if crosswalk.notes else [""] * len(codes)
+    return pl.DataFrame(
+        {"code": codes, "name": list(crosswalk.names), "target": _target_names(crosswalk, codes), "note": notes},
+        schema={"code": pl.Int64, "name": pl.String, "target": pl.String, "note": pl.String},
+    )
+
+
+def pixels_seen(histograms: pl.DataFrame, source: str) -> pl.DataFrame:
+    """Pixels per native code over every chip window of a source (validate's label histograms)."""
+    return (
+        histograms.filter(pl.col("source") == source)
+        .group_by("code")
+        .agg(pl.col("pixels").sum().cast(pl.Int64))
+        .sort("code")
+    )
+
+
+def legend_table(active: Crosswalk, other: Crosswalk | None, seen: pl.DataFrame | None) -> pl.DataFrame:
+    """Every row of the active crosswalk with the pixels seen, plus codes seen that it matches by prefix only.
+
+    With `other` (the study's set, say), its target for the same code and a `differs` flag are added.
+    """
+    table = crosswalk_frame(active)
+    if seen is not None:
+        unlisted = seen.join(table, on="code", how="anti")
+        extra = pl.DataFrame(
+            {
+                "code": unlisted["code"],
+                "name": [NOT_LISTED if active.match == "prefix" else NOT_IN_CROSSWALK] * unlisted.height,
+                "target": _target_names(active, unlisted["code"].to_list()),
+                "note": [""] * unlisted.height,
+            },
+            schema=table.schema,
+        )
+        table = pl.concat([table, extra]).join(seen, on="code", how="left").with_columns(pl.col("pixels").fill_null(0))
+    if other is not None:
+        table = table.with_columns(
+            pl.Series(f"{other.set_name}_target", _target_names(other, table["code"].to_list()), pl.String)
+        ).with_columns(differs=pl.col("target") != pl.col(f"{other.set_name}_target"))
+    return table.sort("code")
+
+
+def differing_pixels(table: pl.DataFrame) -> int:
+    """Pixels the data holds in codes the two sets map differently: how much the choice of set matters here."""
+    if "differs" not in table.columns or "pixels" not in table.columns:
+        return 0
+    return int(table.filter(pl.col("differs"))["pixels"].sum())

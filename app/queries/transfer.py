@@ -1,0 +1,160 @@
+"""The transfer table as the Transfer page shows it: heatmaps, gaps to in-distribution, learning curves, recall.
+
+Rows of `metrics/transfer.parquet`: one model (run_id: protocol, backbone, target source, k) on one source's test
+set (test_source), one metric. The heatmap's row is the target source a model was built for (its own k chips under
+`id`, `ood+k` and `pretrain-finetune`; held out under `ood`), its column the test set. Classes absent from a test set
+have NaN recall, shown as empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+ID = "id"  # the in-distribution protocol: trained on the target's own chips only
+HEADLINE = ("oa", "aa", "aa_study", "miou", "f1_macro")
+RECALL = "recall_"
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What the Transfer page's selectors offer, in a stable order (id first, headline metrics in HEADLINE order)."""
+
+    backbones: list[str]
+    protocols: list[str]
+    metrics: list[str]
+    sizes: list[int]
+
+
+def options(transfer: pl.DataFrame) -> Choices:
+    """Choices for the selectors; per-class metrics are not offered (the recall section shows them)."""
+    metrics = set(transfer["metric"].unique().to_list())
+    return Choices(
+        backbones=sorted(transfer["backbone"].unique().to_list()),
+        protocols=sorted(transfer["protocol"].unique().to_list(), key=lambda p: (p != ID, p)),
+        metrics=[m for m in HEADLINE if m in metrics],
+        sizes=sorted(transfer["k"].unique().to_list()),
+    )
+
+
+def sizes(transfer: pl.DataFrame, protocol: str) -> list[int]:
+    """The k values a protocol was run at (ood: 0 only)."""
+    return sorted(transfer.filter(pl.col("protocol") == protocol)["k"].unique().to_list())
+
+
+def _values(transfer: pl.DataFrame, backbone: str, protocol: str, k: int, metric: str) -> pl.DataFrame:
+    return transfer.filter(
+        pl.col("backbone") == backbone, pl.col("protocol") == protocol, pl.col("k") == k, pl.col("metric") == metric
+    ).with_columns(pl.col("value").fill_nan(None))
+
+
+def heatmap(transfer: pl.DataFrame, backbone: str, protocol: str, k: int, metric: str) -> pl.DataFrame:
+    """target_source x test_source -> value (mean over runs should a cell hold several)."""
+    return (
+        _values(transfer, backbone, protocol, k, metric)
+        .group_by("target_source", "test_source")
+        .agg(pl.col("value").mean())
+        .sort("target_source", "test_source")
+    )
+
+
+def in_distribution(transfer: pl.DataFrame, backbone: str, k: int, metric: str) -> pl.DataFrame:
+    """Per source: the `id` model of that source on its own test set (test_source, id_value)."""
+    return (
+        heatmap(transfer, backbone, ID, k, metric)
+        .filter(pl.col("target_source") == pl.col("test_source"))
+        .select("test_source", pl.col("value").alias("id_value"))
+    )
+
+
+def gap_to_in_distribution(
+    transfer: pl.DataFrame, backbone: str, protocol: str, k: int, metric: str, reference_k: int
+) -> pl.DataFrame:
+    """Each heatmap cell minus the in-distribution value on its test set (id at `reference_k`): negative is a loss.
+
+    `reference_k` is the size of the in-distribution model compared with; for `ood` (k = 0) pick one of id's sizes.
+    """
+    cells = heatmap(transfer, backbone, protocol, k, metric)
+    reference = in_distribution(transfer, backbone, reference_k, metric)
+    return cells.join(reference, on="test_source", how="left").with_columns(gap=pl.col("value") - pl.col("id_value"))
+
+
+def gap_summary(gaps: pl.DataFrame) -> pl.DataFrame:
+    """Per test source: the in-distribution value and the gaps of the protocol's models to it.
+
+    `this_target`: the model built for this source (under `ood`, trained on every other source: the study's
+    cross-region number); `other_targets`: the mean of the models built for the other sources (under `id`, each
+    trained on one other source only). Gaps are value minus in-distribution.
+    """
+    own = gaps.filter(pl.col("target_source") == pl.col("test_source")).select(
+        "test_source", pl.col("value").alias("this_target")
+    )
+    others = (
+        gaps.filter(pl.col("target_source") != pl.col("test_source"))
+        .group_by("test_source")
+        .agg(pl.col("value").mean().alias("other_targets"))
+    )
+    reference = gaps.group_by("test_source").agg(pl.col("id_value").first().alias("in_distribution"))
+    return (
+        reference.join(own, on="test_source", how="left")
+        .join(others, on="test_source", how="left")
+        .with_columns(
+            this_target_gap=pl.col("this_target") - pl.col("in_distribution"),
+            other_targets_gap=pl.col("other_targets") - pl.col("in_distribution"),
+        )
+        .select(
+            "test_source",
+            "in_distribution",
+            "this_target",
+            "this_target_gap",
+            "other_targets",
+            pl.col("other_targets_gap"),
+        )
+        .sort("test_source")
+    )
+
+
+def learning_curves(transfer: pl.DataFrame, protocol: str, metric: str, source: str | None = None) -> pl.DataFrame:
+    """Metric on the target's own test set versus k, per backbone: mean over target sources, or one `source`."""
+    rows = transfer.filter(
+        pl.col("protocol") == protocol,
+        pl.col("metric") == metric,
+        pl.col("target_source") == pl.col("test_source"),
+    )
+    if source is not None:
+        rows = rows.filter(pl.col("target_source") == source)
+    return (
+        rows.with_columns(pl.col("value").fill_nan(None))
+        .group_by("backbone", "k", "target_source")
+        .agg(pl.col("value").mean())  # one value per source first, so a source's repeated runs weigh as one
+        .group_by("backbone", "k")
+        .agg(pl.col("value").mean(), pl.col("value").count().alias("sources"))  # sources with a value
+        .sort("backbone", "k")
+    )
+
+
+def class_recall(transfer: pl.DataFrame, backbone: str, protocol: str, k: int) -> pl.DataFrame:
+    """Recall of every class on each source's own test set (target == test); null where the class is absent."""
+    return (
+        transfer.filter(
+            pl.col("backbone") == backbone,
+            pl.col("protocol") == protocol,
+            pl.col("k") == k,
+            pl.col("metric").str.starts_with(RECALL),
+            pl.col("target_source") == pl.col("test_source"),
+        )
+        .group_by("test_source", "metric")
+        .agg(pl.col("value").fill_nan(None).mean())
+        .select("test_source", pl.col("metric").str.strip_prefix(RECALL).alias("class"), recall=pl.col("value"))
+        .sort("test_source", "class")
+    )
+
+
+def provenance(transfer: pl.DataFrame) -> dict[str, list[str]]:
+    """Where the numbers come from: crosswalk set(s) and weights (pretrained or random init) per backbone."""
+    weights = transfer.select("backbone", "weights").unique().sort("backbone", "weights")
+    return {
+        "crosswalk_set": sorted(transfer["crosswalk_set"].unique().to_list()),
+        "random_init": sorted(weights.filter(pl.col("weights") == "random")["backbone"].to_list()),
+    }

@@ -1,0 +1,137 @@
+"""What every page shares: the project root, cached artifact readers, the missing-artifact message, the demo banner.
+
+Readers are cached with `st.cache_data` keyed on the file's path and its modification stamp, so a page rerun
+costs a dictionary lookup, and a stage that rewrites an artifact is picked up on the next rerun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import polars as pl
+import streamlit as st
+
+from app.artifacts import ROOT_ENV, Artifacts, MissingArtifact, demo_world, read_json, read_parquet, stamp
+from curation.crosswalks import CrosswalkSet, load_set
+from curation.errors import CropharmonyError
+
+T = TypeVar("T")
+
+
+def project_root() -> Path:
+    """`--root DIR` after `--` on the streamlit command line, else $CROPHARMONY_ROOT, else the working directory."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--root", type=Path)
+    known, _ = parser.parse_known_args(sys.argv[1:])
+    if known.root is not None:
+        return Path(known.root).resolve()
+    return Path(os.environ.get(ROOT_ENV) or Path.cwd()).resolve()
+
+
+@st.cache_resource(show_spinner=False)
+def _artifacts(root: str, params_stamp: int) -> Artifacts:
+    return Artifacts.from_root(Path(root))
+
+
+def artifacts() -> Artifacts:
+    """The project's artifact paths; a broken params.yaml is shown, not raised."""
+    root = project_root()
+    try:
+        return _artifacts(str(root), stamp(root / "params.yaml"))
+    except CropharmonyError as exc:
+        st.error(f"Cannot read the project at `{root}`: {exc}")
+        st.stop()
+        raise  # st.stop raises; this keeps type checkers informed
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _parquet(path: str, stage: str, key: int) -> pl.DataFrame:
+    return read_parquet(Path(path), stage)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _json(path: str, stage: str, key: int) -> Any:  # noqa: ANN401 - JSON
+    return read_json(Path(path), stage)
+
+
+def table(spec: tuple[Path, str]) -> pl.DataFrame:
+    """A Parquet artifact, cached; raises MissingArtifact (see `guard`)."""
+    path, stage = spec
+    return _parquet(str(path), stage, stamp(path))
+
+
+def document(spec: tuple[Path, str]) -> Any:  # noqa: ANN401 - JSON
+    """A JSON artifact, cached; raises MissingArtifact (see `guard`)."""
+    path, stage = spec
+    return _json(str(path), stage, stamp(path))
+
+
+def optional(spec: tuple[Path, str]) -> pl.DataFrame | None:
+    """A Parquet artifact a page can do without (subsets for the balance page, say)."""
+    try:
+        return table(spec)
+    except MissingArtifact:
+        return None
+
+
+def optional_document(spec: tuple[Path, str]) -> Any:  # noqa: ANN401 - JSON
+    """A JSON artifact a page can do without, or None."""
+    try:
+        return document(spec)
+    except MissingArtifact:
+        return None
+
+
+def guard(load: Callable[[], T]) -> T:
+    """Run a loader; a missing artifact becomes a message naming the stage to run, and the page stops there."""
+    try:
+        return load()
+    except MissingArtifact as exc:
+        st.warning(str(exc), icon=":material/pending_actions:")
+        st.stop()
+        raise  # st.stop raises; this keeps type checkers informed
+
+
+@st.cache_resource(show_spinner=False)
+def _crosswalk_set(legends_dir: str, name: str, key: int) -> CrosswalkSet:
+    return load_set(Path(legends_dir), name)
+
+
+def crosswalk_set(project: Artifacts, name: str | None = None) -> CrosswalkSet:
+    """A validated crosswalk set (the active one by default); an invalid one is shown with its problems."""
+    name = name or project.crosswalk_set
+    key = max((stamp(p) for p in project.legends_dir.rglob("*.csv")), default=0)
+    try:
+        return _crosswalk_set(str(project.legends_dir), name, key)
+    except CropharmonyError as exc:
+        st.error(f"Crosswalk set `{name}` is invalid: {exc}. Run `uv run cropharmony legends check`.")
+        st.stop()
+        raise
+
+
+def class_names(project: Artifacts) -> list[str]:
+    """Class names of the active taxonomy, ignore first."""
+    return list(crosswalk_set(project).taxonomy.names)
+
+
+def class_colors(project: Artifacts) -> dict[str, str]:
+    """Class name -> its colour in target.csv."""
+    taxonomy = crosswalk_set(project).taxonomy
+    return dict(zip(taxonomy.names, taxonomy.colors, strict=True))
+
+
+def demo_banner(project: Artifacts) -> None:
+    """Say plainly when the artifacts come from the synthetic demo world."""
+    world = demo_world(project)
+    if world is not None:
+        st.warning(
+            f"**Synthetic data.** These artifacts come from the generated demo world (seed {world.get('seed')}, "
+            f"{world.get('chips_per_source')} chips of {world.get('chip_px')} px per source), not from real "
+            "crop-label products. Numbers show how the toolkit works, not how the models transfer.",
+            icon=":material/science:",
+        )

@@ -1,0 +1,158 @@
+"""Each page of the app on the tiny demo profile's artifacts: what it shows matches the artifacts themselves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from curation.crosswalks import differences, load_set
+from tests.app.conftest import OpenPage
+
+SOURCES = 6
+CHIPS_PER_SOURCE = 28  # tests/tiny_project.py: demo.chips_per_source
+CLASSES = ("ignore", "maize", "soybean", "rice", "wheat", "other")
+
+
+def metrics(app: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in app.metric}
+
+
+def frame(app: AppTest, columns: set[str]) -> pl.DataFrame:
+    """The first dataframe on the page with these columns."""
+    for shown in app.dataframe:
+        data = pl.from_pandas(shown.value)
+        if columns <= set(data.columns):
+            return data
+    raise AssertionError(f"no dataframe with columns {columns}")
+
+
+def choose(app: AppTest, label: str, value: object) -> AppTest:
+    next(s for s in app.selectbox if s.label == label).set_value(value)
+    return app.run()
+
+
+def test_overview_counts_match_the_manifest_and_subsets(demo_artifacts: Path, open_page: OpenPage) -> None:
+    manifest = pl.read_parquet(demo_artifacts / "data" / "chips" / "manifest.parquet")
+    subsets = pl.read_parquet(demo_artifacts / "data" / "subsets" / "subsets.parquet")
+    app = open_page(demo_artifacts, "overview")
+    assert app.title[0].value == "Overview"
+    assert any("Synthetic data" in w.value for w in app.warning)  # the demo banner
+    shown = metrics(app)
+    assert shown["Sources"] == str(SOURCES) and shown["Chips"] == str(manifest.height) == str(SOURCES * 28)
+    assert shown["Crosswalk set"] == "toolkit"
+    counts = frame(app, {"source", "chips"})
+    assert counts["chips"].to_list() == [CHIPS_PER_SOURCE] * SOURCES
+    for (source, split, size), group in subsets.group_by("source", "split", "size"):
+        row = counts.filter(pl.col("source") == source)
+        assert row[f"{split} {size}"].item() == group.height == size
+    assert [c for c in counts.columns if c.startswith(("train", "test"))] == ["train 2", "train 4", "train 8", "test 4"]
+    (world_map,) = app.get("deck_gl_json_chart")  # st.map: one point per chip
+    (points,) = json.loads(world_map.proto.json)["layers"]
+    assert len(points["data"]) == manifest.height
+
+
+def test_class_balance_shares_match_the_manifest(demo_artifacts: Path, open_page: OpenPage) -> None:
+    manifest = pl.read_parquet(demo_artifacts / "data" / "chips" / "manifest.parquet")
+    app = open_page(demo_artifacts, "balance")
+    assert app.title[0].value == "Class balance"
+    balance = frame(app, {"source", "class", "pixel_share", "dominant_share"})
+    cdl = manifest.filter(pl.col("source") == "cdl")
+    total = sum(int(cdl[f"px_{c}"].sum()) for c in CLASSES)
+    for name in CLASSES:
+        row = balance.filter(pl.col("source") == "cdl", pl.col("class") == name)
+        assert row["pixels"].item() == int(cdl[f"px_{name}"].sum())
+        assert row["pixel_share"].item() == pytest.approx(int(cdl[f"px_{name}"].sum()) / total)
+        assert row["dominant_share"].item() == pytest.approx((cdl["dominant"] == name).sum() / cdl.height)
+    imbalance = frame(app, {"imbalance_ratio", "missing"})
+    assert imbalance["chips"].to_list() == [CHIPS_PER_SOURCE] * SOURCES
+    labelled = [int(cdl[f"px_{c}"].sum()) for c in CLASSES[1:] if cdl[f"px_{c}"].sum() > 0]
+    ratio = imbalance.filter(pl.col("source") == "cdl")["imbalance_ratio"].item()
+    assert ratio == pytest.approx(max(labelled) / min(labelled))
+    assert len(app.get("vega_lite_chart")) == 3  # pixel share, chip share, native codes
+
+    app.radio[0].set_value("subsets of one source").run()
+    choose(app, "Source", "cdl")
+    per_subset = frame(app, {"subset", "imbalance_ratio"})
+    assert per_subset["subset"].to_list() == ["all chips", "train 2", "train 4", "train 8", "test 4"]
+    assert per_subset["chips"].to_list() == [CHIPS_PER_SOURCE, 2, 4, 8, 4]
+
+
+def test_legends_page_counts_codes_and_differences(demo_artifacts: Path, open_page: OpenPage) -> None:
+    legends = demo_artifacts / "curation" / "legends"
+    toolkit, paper = load_set(legends, "toolkit"), load_set(legends, "paper")
+    histograms = pl.read_parquet(demo_artifacts / "reports" / "validation" / "label_histograms.parquet")
+    app = open_page(demo_artifacts, "legends")
+    assert app.title[0].value == "Legends"
+    app = choose(app, "Source", "cdl")
+    shown = metrics(app)
+    differing = {row["code"] for row in differences(toolkit, paper) if row["source"] == "cdl"}
+    seen = histograms.filter(pl.col("source") == "cdl")
+    assert shown["Codes"] == str(len(toolkit["cdl"].codes))
+    assert shown["Codes in the data"] == str(seen["code"].n_unique())
+    assert shown["Mapped differently by `paper`"] == str(len(differing))
+    assert shown["Pixels mapped differently"] == f"{seen.filter(pl.col('code').is_in(differing))['pixels'].sum():,}"
+    table = frame(app, {"code", "target", "paper_target", "differs"})
+    assert set(table["code"]) == set(seen["code"])  # the default shows codes present in the data
+    rice = table.filter(pl.col("code") == 3)
+    assert (rice["target"].item(), rice["paper_target"].item(), rice["differs"].item()) == ("rice", "other", True)
+    report = json.loads((demo_artifacts / "reports" / "crosswalks.json").read_text())
+    assert frame(app, {"source", "code", "toolkit", "paper"}).height == len(report["differences"]["paper"])
+
+
+def test_chips_gallery_filters_by_source_subset_and_class(demo_artifacts: Path, open_page: OpenPage) -> None:
+    manifest = pl.read_parquet(demo_artifacts / "data" / "chips" / "manifest.parquet")
+    app = open_page(demo_artifacts, "chips")
+    assert app.title[0].value == "Chips"
+    assert app.markdown[0].value.startswith(f"**{manifest.height} chips**")
+    assert len(app.get("image")) == 8  # one page: each card holds the RGB composite and the label overlay
+    choose(app, "Source", "cdl")
+    app = choose(app, "Subset", "test 4")
+    assert app.markdown[0].value.startswith("**4 chips**")
+    assert len(app.get("image")) == 4
+    cdl = manifest.filter(pl.col("source") == "cdl")
+    area = cdl["height"] * cdl["width"]
+    app = choose(choose(app, "Subset", "all chips"), "Contains class", "maize")
+    expected = int(((cdl["px_maize"] / area) >= 0.01).sum())
+    assert app.markdown[0].value.startswith(f"**{expected} chips**")
+
+
+def test_validation_page_shows_the_last_run(demo_artifacts: Path, open_page: OpenPage) -> None:
+    failures = pl.read_parquet(demo_artifacts / "reports" / "validation" / "failures.parquet")
+    app = open_page(demo_artifacts, "validation")
+    assert app.title[0].value == "Validation"
+    shown = metrics(app)
+    assert shown["Result"] == "pass" and shown["Chips checked"] == str(SOURCES * CHIPS_PER_SOURCE)
+    assert shown["Errors"] == "0" and shown["Warnings"] == str(failures.height)
+    assert frame(app, {"severity", "file", "detail", "fix"}).height == failures.height
+
+
+def test_transfer_page_heatmap_gap_and_recall_match_the_table(demo_artifacts: Path, open_page: OpenPage) -> None:
+    transfer = pl.read_parquet(demo_artifacts / "metrics" / "transfer.parquet")
+    app = open_page(demo_artifacts, "transfer")
+    assert app.title[0].value == "Transfer"
+    assert any("random init" in i.value for i in app.info)  # the demo has no weight files
+    app = choose(choose(choose(app, "Backbone", "satlas"), "Protocol", "ood+k"), "Metric", "miou")
+    picked = transfer.filter(
+        pl.col("backbone") == "satlas", pl.col("protocol") == "ood+k", pl.col("k") == 4, pl.col("metric") == "miou"
+    )
+    heat = frame(app, {"target_source", "nccm"})
+    assert heat["target_source"].to_list() == ["cdl"]  # the tiny profile builds models for cdl only
+    for row in picked.iter_rows(named=True):
+        assert heat[row["test_source"]].item() == pytest.approx(row["value"])
+    reference = transfer.filter(
+        pl.col("backbone") == "satlas", pl.col("protocol") == "id", pl.col("metric") == "miou"
+    ).filter(pl.col("test_source") == "cdl")
+    gaps = frame(app, {"test_source", "in_distribution", "this_target_gap"}).filter(pl.col("test_source") == "cdl")
+    own = picked.filter(pl.col("test_source") == "cdl")["value"].item()
+    assert gaps["in_distribution"].item() == pytest.approx(reference["value"].item())
+    assert gaps["this_target_gap"].item() == pytest.approx(own - reference["value"].item())
+    recall = frame(app, {"test_source", "maize", "wheat"})
+    expected = transfer.filter(
+        pl.col("backbone") == "satlas", pl.col("protocol") == "ood+k", pl.col("metric") == "recall_maize"
+    ).filter(pl.col("test_source") == "cdl")
+    assert recall["maize"].item() == pytest.approx(expected["value"].item())
+    assert len(app.get("vega_lite_chart")) == 4  # heatmap, gap heatmap, learning curves, recall
