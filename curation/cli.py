@@ -14,13 +14,23 @@ from rich.table import Table
 from app import launch
 from curation.crosswalks import check_sets, differences
 from curation.errors import CropharmonyError, report_and_exit
-from curation.params import DEFAULT_PARAMS, CrosswalksParams, DemoParams, SharedParams, check_all, load_section
+from curation.params import (
+    DEFAULT_PARAMS,
+    CrosswalksParams,
+    DemoParams,
+    PublishParams,
+    SharedParams,
+    check_all,
+    load_section,
+)
 
 app = typer.Typer(help="cropharmony: harmonized cross-continent crop-type benchmark.", no_args_is_help=True)
 legends_app = typer.Typer(help="Crosswalks from national crop legends to the harmonized classes.", no_args_is_help=True)
 params_app = typer.Typer(help="The typed params.yaml.", no_args_is_help=True)
 app.add_typer(legends_app, name="legends")
 app.add_typer(params_app, name="params")
+publish_app = typer.Typer(help="Versioned releases of the harmonized dataset.", no_args_is_help=True)
+app.add_typer(publish_app, name="publish")
 
 console = Console()
 
@@ -211,6 +221,48 @@ def review_app(
 ) -> None:
     """Open the review app over the project's artifacts (Streamlit; Ctrl+C stops it)."""
     raise typer.Exit(subprocess.call(launch.command(root, port, address, headless=headless)))
+
+
+@publish_app.command("build")
+def publish_build(params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """Write publish.out/<version>/ (the `publish` stage; `dvc repro publish` runs it)."""
+    from curation import publish as stage
+
+    stage.main(["--params", str(params)])
+
+
+@publish_app.command("push")
+def publish_push(
+    remote: Annotated[str | None, typer.Option("--remote", help="DVC remote to push to [the default remote].")] = None,
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    """Push the built release to the DVC remote, record it as published and tag it (dvc.lock must be committed)."""
+    from curation.publish import push
+
+    try:
+        settings = load_section(PublishParams, params)
+        tag = push(settings, remote)
+    except CropharmonyError as error:
+        report_and_exit(error)
+    console.print(f"[green]published[/green] {settings.out / settings.version} as tag {tag}")
+    console.print(
+        f"share it: git push origin {tag}; others: dvc import <repo url> {settings.out}/{settings.version} --rev {tag}"
+    )
+
+
+@publish_app.command("verify")
+def publish_verify(
+    release: Annotated[Path, typer.Argument(help="A release folder (holds SHA256SUMS).")],
+) -> None:
+    """Check every file of a release against its SHA256SUMS."""
+    from curation.publish import verify_sums
+
+    problems = verify_sums(release)
+    for problem in problems:
+        console.print(f"[red]{problem}[/red]")
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"[green]ok[/green]: every file of {release} matches SHA256SUMS")
 
 
 @params_app.command("check")

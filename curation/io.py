@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -50,3 +51,12 @@ def atomic_write_parquet(path: Path, table: pl.DataFrame) -> None:
 def atomic_write_json(path: Path, payload: Any) -> None:  # noqa: ANN401 - any JSON-serialisable value
     """Write JSON with sorted keys and a trailing newline, so equal inputs give equal bytes."""
     atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in blocks (weight files, release checksums)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

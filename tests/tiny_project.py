@@ -46,6 +46,7 @@ def tiny_profile(params: dict[str, Any]) -> dict[str, Any]:
     # leaves OMP_NUM_THREADS=1 in this process's environment, which the forced re-run's stages would inherit.
     params["train"]["threads"] = 1
     params["train"]["model"]["decoder_channels"] = [16, 16, 16, 16, 16]
+    params["publish"]["train_sizes"] = [2, 4, 8]
     for phases in params["train"]["protocols"].values():
         for phase in phases:
             phase["epochs"] = 1

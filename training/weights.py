@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from curation.errors import Problem, ProblemsError
+from curation.io import sha256_file
 from training.backbones import Backbone
 
 
@@ -70,15 +71,6 @@ def missing_weights_error(backbone: Backbone, weights_dir: Path | None) -> Weigh
     )
 
 
-def sha256_of(path: Path) -> str:
-    """Hex digest of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def encoder_state(path: Path, backbone: Backbone) -> dict[str, torch.Tensor]:
     """The encoder's tensors from a weight file (weights_only), without the classifier head."""
     try:
@@ -132,7 +124,7 @@ def load_encoder(encoder: torch.nn.Module, path: Path, backbone: Backbone) -> Pr
             [Problem(str(path), "ResNet-50 state dict with timm/torchvision key names", detail, f"use {backbone.url}")],
         )
     encoder.load_state_dict(state, strict=True)
-    return Provenance("pretrained", backbone.weights, path.name, sha256_of(path))
+    return Provenance("pretrained", backbone.weights, path.name, sha256_file(path))
 
 
 def init_encoder(
