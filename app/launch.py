@@ -9,7 +9,7 @@ ENTRY = Path(__file__).with_name("streamlit_app.py")
 LOCALHOST = "localhost"
 
 
-def command(root: Path, port: int = 8501, address: str = LOCALHOST, *, headless: bool = False) -> list[str]:
+def command(root: Path, port: int = 8501, address: str = LOCALHOST, *, headless: bool = True) -> list[str]:
     """The `streamlit run` command line; the root travels after `--` as the app's own `--root` argument."""
     return [
         sys.executable,

@@ -56,7 +56,7 @@ def free_port() -> int:
 
 @contextmanager
 def serve(root: Path, port: int | None = None, timeout: float = 60.0) -> Iterator[tuple[str, float]]:
-    """The app on localhost (as `cropharmony app --headless`): its URL and the seconds until it answered."""
+    """The app on localhost (as `cropharmony app` starts it): its URL and the seconds until it answered."""
     port = port or free_port()
     started = time.perf_counter()
     process = subprocess.Popen(

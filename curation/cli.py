@@ -217,7 +217,12 @@ def review_app(
     address: Annotated[
         str, typer.Option("--address", help="Address to listen on (localhost: this machine only).")
     ] = "localhost",
-    headless: Annotated[bool, typer.Option("--headless", help="Do not open a browser tab.")] = False,
+    headless: Annotated[
+        bool,
+        typer.Option(
+            "--headless/--browser", help="Print the URL, or open a browser tab (Streamlit may ask for an e-mail once)."
+        ),
+    ] = True,
 ) -> None:
     """Open the review app over the project's artifacts (Streamlit; Ctrl+C stops it)."""
     raise typer.Exit(subprocess.call(launch.command(root, port, address, headless=headless)))

@@ -93,7 +93,8 @@ def test_launch_command_listens_on_localhost_by_default(tmp_path: Path) -> None:
     assert line[line.index("--server.address") + 1] == "localhost"
     assert line[line.index("--browser.gatherUsageStats") + 1] == "false"
     assert line[-3:] == ["--", "--root", str(tmp_path.resolve())]
-    public = command(tmp_path, 9000, "0.0.0.0", headless=True)
-    assert public[6:11] == ["0.0.0.0", "--server.port", "9000", "--server.headless", "true"]
+    assert line[line.index("--server.headless") + 1] == "true"  # no stdin prompt, no browser launched
+    public = command(tmp_path, 9000, "0.0.0.0", headless=False)
+    assert public[6:11] == ["0.0.0.0", "--server.port", "9000", "--server.headless", "false"]
     config = (ROOT / ".streamlit" / "config.toml").read_text()
-    assert 'address = "localhost"' in config  # `streamlit run app/streamlit_app.py` from the project root
+    assert 'address = "localhost"' in config and "headless = true" in config  # `streamlit run` from the root
