@@ -14,10 +14,10 @@ from typing import Any
 
 import polars as pl
 
+from curation.io import demo_marker
 from curation.params import ChipsParams, SharedParams, SubsetsParams, ValidateParams, load_section, read_params
 
 ROOT_ENV = "CROPHARMONY_ROOT"  # the project the app shows, when no `--root` is given
-DEMO_MARKER = "DEMO_WORLD.json"  # written by stage `demo` at the raw root
 REPORT_OUT = "metrics"  # report.out when params.yaml has no report section (a curation-only project)
 
 
@@ -72,10 +72,6 @@ class Artifacts:
         """Every subset: chip_id, source, split, size."""
         return self.subsets / "subsets.parquet", "subsets"
 
-    def subsets_report(self) -> tuple[Path, str]:
-        """Classes each subset could not hold, sizes per source."""
-        return self.root / "reports" / "subsets.json", "subsets"
-
     def failures(self) -> tuple[Path, str]:
         """Errors and warnings of the last validation."""
         return self.validation / "failures.parquet", "validate"
@@ -95,10 +91,6 @@ class Artifacts:
     def transfer(self) -> tuple[Path, str]:
         """The tidy transfer table."""
         return self.metrics / "transfer.parquet", "report"
-
-    def demo_marker(self) -> Path:
-        """Present when the raw root is the synthetic demo world."""
-        return self.raw_root / DEMO_MARKER
 
 
 def stamp(path: Path) -> int:
@@ -126,5 +118,4 @@ def read_json(path: Path, stage: str) -> Any:  # noqa: ANN401 - JSON
 
 def demo_world(artifacts: Artifacts) -> dict[str, Any] | None:
     """The demo world's marker (seed, sizes) when the raw root is synthetic, else None."""
-    marker = artifacts.demo_marker()
-    return json.loads(marker.read_text(encoding="utf-8")) if marker.is_file() else None
+    return demo_marker(artifacts.raw_root)

@@ -10,7 +10,6 @@ Tasks write to that folder directly, so a remote cluster needs it on a shared fi
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from rasterio.warp import transform as warp_points
 from curation.errors import CropharmonyError, Problem, ProblemsError, report_and_exit
 from curation.facts import ChipTask, crosswalk_set, failure_problem, image_row, problem_from
 from curation.inputs import ChipImage, crs_name, list_chips, read_image, read_labels, source_inputs
-from curation.io import atomic_write_json, atomic_write_parquet
+from curation.io import atomic_write_json, atomic_write_parquet, place_file
 from curation.parallel import run_tasks
 from curation.params import DEFAULT_PARAMS, ChipsParams, SharedParams, load_section
 from curation.remap import remap_raster
@@ -72,15 +71,7 @@ def _place_image(task: CutTask, image: ChipImage, path: Path) -> None:
         tags = {ZERO_FILLED_TAG: ",".join(image.zero_filled), "CROPHARMONY_SOURCE": source.source.name}
         write_geotiff(path, image.data, image.grid.crs, image.grid.transform, S2_FILE_ORDER, tags)
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    if task.link == "hardlink":
-        try:
-            os.link(source.image, path)
-            return
-        except OSError:
-            pass  # another filesystem: fall back to a copy
-    shutil.copyfile(source.image, path)
+    place_file(source.image, path, task.link)
 
 
 def cut_chip(task: CutTask) -> CutResult:

@@ -25,6 +25,7 @@ from shapely.geometry import box
 
 from curation.crosswalks import CrosswalkSet, load_set
 from curation.errors import CropharmonyError, report_and_exit
+from curation.io import DEMO_MARKER
 from curation.params import DEFAULT_PARAMS, DemoParams, SharedParams, load_section
 from curation.remap import Crosswalk, remap_raster
 from curation.sources import SOURCES, agrifieldnet, south_africa_crop_type
@@ -308,7 +309,7 @@ def build(params: DemoParams, legends_dir: Path, out: Path) -> dict[str, object]
         "cloud_probability": params.cloud_probability,
         "sources": summary,
     }
-    (tmp / "DEMO_WORLD.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    (tmp / DEMO_MARKER).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -60,3 +61,25 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def place_file(source: Path, target: Path, mode: str) -> None:
+    """Put a copy of `source` at `target`, or a hard link when `mode` is "hardlink" (a copy across filesystems)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    if mode == "hardlink":
+        try:
+            os.link(source, target)
+            return
+        except OSError:
+            pass  # another filesystem: fall back to a copy
+    shutil.copyfile(source, target)
+
+
+DEMO_MARKER = "DEMO_WORLD.json"  # stage `demo` writes it at the raw root: the data are synthetic
+
+
+def demo_marker(raw_root: Path) -> dict[str, Any] | None:
+    """The demo world's marker (seed, sizes) when `raw_root` is the synthetic demo, else None."""
+    path = raw_root / DEMO_MARKER
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None

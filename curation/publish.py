@@ -22,7 +22,14 @@ import polars as pl
 
 from curation.crosswalks import load_set, set_directory
 from curation.errors import CropharmonyError, Problem, ProblemsError, report_and_exit
-from curation.io import atomic_write_json, atomic_write_parquet, atomic_write_text, sha256_file
+from curation.io import (
+    atomic_write_json,
+    atomic_write_parquet,
+    atomic_write_text,
+    demo_marker,
+    place_file,
+    sha256_file,
+)
 from curation.params import (
     DEFAULT_PARAMS,
     ChipsParams,
@@ -72,17 +79,6 @@ def _chosen(subsets: pl.DataFrame, params: PublishParams, file: str) -> pl.DataF
         )
     keep = (pl.col("split") == "test") | pl.col("size").is_in(list(params.train_sizes))
     return subsets.filter(keep).sort("source", "split", "size", "chip_id")
-
-
-def _place(source: Path, target: Path, mode: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if mode == "hardlink":
-        try:
-            target.hardlink_to(source)
-            return
-        except OSError:
-            pass  # another filesystem: copy
-    shutil.copyfile(source, target)
 
 
 def _class_counts(manifest: pl.DataFrame, chosen: pl.DataFrame, classes: tuple[str, ...]) -> pl.DataFrame:
@@ -203,7 +199,6 @@ def release_info(shared: SharedParams, params: PublishParams, raw_root: Path) ->
         for code, name, t, n in zip(cw.codes, cw.names, cw.targets, cw.notes or [""] * len(cw.codes), strict=True)
         if n.startswith("decision")
     ]
-    marker = raw_root / "DEMO_WORLD.json"
     return ReleaseInfo(
         version=params.version,
         title=params.title,
@@ -219,7 +214,7 @@ def release_info(shared: SharedParams, params: PublishParams, raw_root: Path) ->
         sources=tuple(SOURCES[name].info for name in shared.sources),
         differences=tuple(differences),
         decisions=tuple(decisions),
-        synthetic=json.loads(marker.read_text(encoding="utf-8")) if marker.is_file() else None,
+        synthetic=demo_marker(raw_root),
         bands=shared.bands,
         chip_px=shared.chip_px,
         resolution_m=shared.resolution_m,
@@ -235,8 +230,8 @@ def assemble(
     subsets: SubsetsParams,
     validate: ValidateParams,
     params: PublishParams,
-) -> pl.DataFrame:
-    """Copy the release's data files into `release`; returns the chosen subset rows."""
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Copy the release's data files into `release`; returns the chosen subset rows and the released manifest."""
     chosen = _chosen(pl.read_parquet(subsets.out / "subsets.parquet"), params, str(subsets.out / "subsets.parquet"))
     manifest = (
         pl.read_parquet(chips.out / "manifest.parquet")
@@ -245,27 +240,27 @@ def assemble(
     )
     for row in manifest.iter_rows(named=True):
         for column in ("image_path", "label_path"):
-            _place(chips.out / row[column], release / CHIPS / row[column], params.files)
+            place_file(chips.out / row[column], release / CHIPS / row[column], params.files)
     atomic_write_parquet(release / MANIFEST, manifest)
     atomic_write_parquet(release / SUBSETS, chosen)
     kept = {*map(str, params.train_sizes), "test"}
     for listing in sorted((subsets.out / "lists").glob("*.csv")):
         if listing.stem.rsplit("_", 1)[-1] in kept:
-            _place(listing, release / LISTS / listing.name, "copy")
+            place_file(listing, release / LISTS / listing.name, "copy")
     legends = set_directory(shared.legends_dir, shared.crosswalk_set)
     names = ["target.csv", "sources.csv", *(SOURCES[s].info.crosswalk for s in shared.sources)]
     for name in names:
         source = legends / name if (legends / name).is_file() else shared.legends_dir / name
-        _place(source, release / CROSSWALKS / name, "copy")
+        place_file(source, release / CROSSWALKS / name, "copy")
     if CROSSWALKS_REPORT.is_file():
-        _place(CROSSWALKS_REPORT, release / CROSSWALKS / CROSSWALKS_REPORT.name, "copy")
+        place_file(CROSSWALKS_REPORT, release / CROSSWALKS / CROSSWALKS_REPORT.name, "copy")
     for report in sorted(validate.out.glob("*")):
         if report.is_file():
-            _place(report, release / VALIDATION / report.name, "copy")
+            place_file(report, release / VALIDATION / report.name, "copy")
     classes = load_set(shared.legends_dir, shared.crosswalk_set).taxonomy.names
     counts = _class_counts(manifest, chosen, classes)
     (release / CLASS_COUNTS).write_text(counts.write_csv(), encoding="utf-8")
-    return chosen
+    return chosen, manifest
 
 
 def build(
@@ -281,8 +276,7 @@ def build(
     tmp = params.out / f".{params.version}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        chosen = assemble(tmp, shared, chips, subsets, validate, params)
-        manifest = pl.read_parquet(tmp / MANIFEST)
+        chosen, manifest = assemble(tmp, shared, chips, subsets, validate, params)
         fingerprints = _fingerprints(tmp, manifest, chosen)
         info = release_info(shared, params, shared.raw_root)
         counts = {"chips": manifest.height, "sources": manifest["source"].n_unique(), "subset_rows": chosen.height}

@@ -1,7 +1,7 @@
 """Typed params of the training stages (`train`, `evaluate`, `report`): pure pydantic, no torch.
 
 The curation package registers these sections too, so `cropharmony params check` validates the whole file; keeping
-them torch-free lets it (and the app) import them without the deep-learning stack.
+them torch-free lets it import them without the deep-learning stack. (The app reads params without this package.)
 """
 
 from __future__ import annotations

@@ -11,14 +11,10 @@ from collections.abc import Sequence
 import polars as pl
 
 from app.queries.overview import subset_label, subset_rank
+from curation.schemas import class_column
 
 ALL_CHIPS = "all chips"
 IGNORE = "ignore"
-
-
-def px(name: str) -> str:
-    """Manifest column of a class's pixel count (curation.schemas.class_column, without importing pandera)."""
-    return f"px_{name}"
 
 
 def scoped(manifest: pl.DataFrame, subsets: pl.DataFrame | None) -> pl.DataFrame:
@@ -40,13 +36,13 @@ def class_balance(
     table column.
     """
     shown = [c for c in classes if include_ignore or c != IGNORE]
-    area = pl.sum_horizontal(px(c) for c in classes)
+    area = pl.sum_horizontal(class_column(c) for c in classes)
     long = rows.select(
         "source",
         "subset",
         "dominant",
-        *[pl.col(px(c)).alias(c) for c in shown],
-        *[(pl.col(px(c)) / area >= min_share).alias(f"has_{c}") for c in shown],
+        *[pl.col(class_column(c)).alias(c) for c in shown],
+        *[(pl.col(class_column(c)) / area >= min_share).alias(f"has_{c}") for c in shown],
     )
     per_group = long.group_by("source", "subset").agg(
         pl.len().alias("group_chips"),

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from app.queries.balance import ALL_CHIPS, px
+from app.queries.balance import ALL_CHIPS
+from curation.schemas import class_column
 
 
 def filter_chips(
@@ -22,11 +23,11 @@ def filter_chips(
 
     `contains` keeps chips where that class covers at least `min_share` of the pixels, the largest share first.
     """
-    area = pl.sum_horizontal(px(c) for c in classes)
+    area = pl.sum_horizontal(class_column(c) for c in classes)
     chosen = rows.filter(pl.col("subset") == subset)
     if source is not None:
         chosen = chosen.filter(pl.col("source") == source)
-    chosen = chosen.with_columns(*[(pl.col(px(c)) / area).alias(f"share_{c}") for c in classes])
+    chosen = chosen.with_columns(*[(pl.col(class_column(c)) / area).alias(f"share_{c}") for c in classes])
     if contains is not None:
         return chosen.filter(pl.col(f"share_{contains}") >= max(min_share, 1e-12)).sort(
             [f"share_{contains}", "source", "chip_id"], descending=[True, False, False]
