@@ -1,7 +1,7 @@
 """Where the pipeline's artifacts are, which stage writes each, and readers that name that stage when one is missing.
 
-The app reads artifacts only. Paths come from the project's params.yaml (the curation sections, typed; `report.out`
-as written), so a project that moved an output folder is still found. Nothing here imports streamlit, torch or the
+The app reads artifacts only. Paths come from the project's params.yaml through curation's artifact catalogue, so a
+project that moved an output folder is still found. Nothing here imports streamlit, torch or the
 training package: the views add caching on top.
 """
 
@@ -14,11 +14,13 @@ from typing import Any
 
 import polars as pl
 
-from curation.io import demo_marker
-from curation.params import ChipsParams, SharedParams, SubsetsParams, ValidateParams, load_section, read_params
+from curation.core.artifacts import FAILURES, HISTOGRAMS, TRANSFER, VALIDATION_SUMMARY, Artifact
+from curation.core.artifacts import Artifacts as Catalogue
+from curation.core.io import demo_marker
+from curation.core.params import load_named, load_section
+from curation.core.shared import SharedParams
 
 ROOT_ENV = "CROPHARMONY_ROOT"  # the project the app shows, when no `--root` is given
-REPORT_OUT = "metrics"  # report.out when params.yaml has no report section (a curation-only project)
 
 
 class MissingArtifact(Exception):
@@ -31,66 +33,74 @@ class MissingArtifact(Exception):
 
 @dataclass(frozen=True)
 class Artifacts:
-    """The artifact paths of one project, resolved against its root."""
+    """The artifacts of one project, resolved against its root through curation's catalogue."""
 
     root: Path
+    catalogue: Catalogue
     legends_dir: Path
     crosswalk_set: str
     bands: tuple[str, ...]
     raw_root: Path
-    validation: Path
-    chips: Path
-    subsets: Path
-    metrics: Path
     min_class_share: float
 
     @classmethod
     def from_root(cls, root: Path) -> Artifacts:
-        """Read the project's params.yaml (only the sections the app needs; no training import)."""
+        """Read the project's params.yaml (typed sections, loaded by name: no stage or training import)."""
         params = root / "params.yaml"
         shared = load_section(SharedParams, params, whole_file=False)
-        report = read_params(params).get("report") or {}
+        catalogue = Catalogue.of_project(root)
         return cls(
             root=root,
+            catalogue=catalogue,
             legends_dir=root / shared.legends_dir,
             crosswalk_set=shared.crosswalk_set,
             bands=shared.bands,
-            raw_root=root / shared.raw_root,
-            validation=root / load_section(ValidateParams, params, whole_file=False).out,
-            chips=root / load_section(ChipsParams, params, whole_file=False).out,
-            subsets=root / (subsets := load_section(SubsetsParams, params, whole_file=False)).out,
-            metrics=root / str(report.get("out", REPORT_OUT)),
-            min_class_share=subsets.min_class_share,
+            raw_root=catalogue.raw_root,
+            min_class_share=float(getattr(load_named("subsets", params), "min_class_share")),  # noqa: B009
         )
 
     # Each artifact with the stage that writes it.
     def manifest(self) -> tuple[Path, str]:
         """The chips' manifest."""
-        return self.chips / "manifest.parquet", "chips"
+        return _pair(self.catalogue.manifest)
 
     def subset_lists(self) -> tuple[Path, str]:
         """Every subset: chip_id, source, split, size."""
-        return self.subsets / "subsets.parquet", "subsets"
+        return _pair(self.catalogue.subsets_table)
 
     def failures(self) -> tuple[Path, str]:
         """Errors and warnings of the last validation."""
-        return self.validation / "failures.parquet", "validate"
+        return _pair(self.catalogue.validation_file(FAILURES))
 
     def validation_summary(self) -> tuple[Path, str]:
         """Chips, errors and warnings per source."""
-        return self.validation / "summary.json", "validate"
+        return _pair(self.catalogue.validation_file(VALIDATION_SUMMARY))
 
     def histograms(self) -> tuple[Path, str]:
         """Pixels per native code of every chip window."""
-        return self.validation / "label_histograms.parquet", "validate"
+        return _pair(self.catalogue.validation_file(HISTOGRAMS))
 
     def crosswalks_report(self) -> tuple[Path, str]:
         """The crosswalk sets compared with the active one."""
-        return self.root / "reports" / "crosswalks.json", "crosswalks"
+        return _pair(self.catalogue.crosswalks_report)
 
     def transfer(self) -> tuple[Path, str]:
         """The tidy transfer table."""
-        return self.metrics / "transfer.parquet", "report"
+        return _pair(self.catalogue.metrics_file(TRANSFER))
+
+    @property
+    def validation(self) -> Path:
+        """The validation reports folder."""
+        return self.catalogue.validation.path
+
+    @property
+    def chips(self) -> Path:
+        """The chips folder (image and label paths in the manifest are relative to it)."""
+        return self.catalogue.chips.path
+
+
+def _pair(artifact: Artifact) -> tuple[Path, str]:
+    return artifact.path, artifact.stage
 
 
 def stamp(path: Path) -> int:

@@ -32,7 +32,7 @@ from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.launch import command  # noqa: E402 - after the project root is importable
+from curation.cli.launch_app import command  # noqa: E402 - after the project root is importable
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps dialling Google on a closed network.

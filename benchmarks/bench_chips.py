@@ -28,9 +28,14 @@ from typing import Any
 from affine import Affine
 from rasterio.crs import CRS
 
-from curation import chips, demo
-from curation.parallel import run_tasks
-from curation.params import ChipsParams, DaskParams, DemoParams, SharedParams, load_section
+from curation.chips import stage as chips
+from curation.chips.config import ChipsParams
+from curation.core.artifacts import MANIFEST
+from curation.core.parallel import run_tasks
+from curation.core.params import load_section
+from curation.core.shared import DaskParams, SharedParams
+from curation.demo import stage as demo
+from curation.demo.config import DemoParams
 from curation.sources.base import ChipGrid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,10 +83,11 @@ def shared_params(raw: Path, chip_px: int, scheduler: str, workers: int) -> Shar
 
 def run_stage(shared: SharedParams, out: Path, workdir: Path) -> tuple[float, int]:
     """Time one whole `chips.build` into `out` (its report goes under `workdir`); returns seconds and chips."""
-    params = ChipsParams(out=out, link="copy", skip_failed=False)
+    report_file = workdir / "reports" / "chips.json"
+    params = ChipsParams(out=out, report=report_file, link="copy", skip_failed=False)
     with contextlib.chdir(workdir):
         start = time.perf_counter()
-        report = chips.build(shared, params)
+        report = chips.build(shared, params, report_file)
         seconds = time.perf_counter() - start
     return seconds, int(report["chips"])
 
@@ -152,7 +158,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             out = workdir / f"chips-{mode}"
             seconds, chips_done = run_stage(shared_params(world.out, args.chip_px, scheduler, workers), out, workdir)
             times[mode].append(seconds)
-            manifests[mode] = (out / chips.MANIFEST).read_bytes()
+            manifests[mode] = (out / MANIFEST).read_bytes()
             message = f"  {mode} run {repeat + 1}/{args.repeats}: {seconds:.2f} s ({chips_done} chips)"
             if args.fixed_cost and mode in overhead:
                 overhead[mode].append(fixed_cost(workers))

@@ -33,8 +33,8 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform
 from rasterio.windows import Window
 
-from curation.crosswalks import load_set
-from curation.remap import Crosswalk, remap_raster
+from curation.core.legends import load_set
+from curation.core.remap import Crosswalk, remap_raster
 from curation.sources.base import ChipGrid
 from curation.sources.cdl import CDL
 

@@ -27,11 +27,12 @@ import numpy as np
 import polars as pl
 from pyproj import Transformer
 
-from curation import splits, subsets
-from curation.crosswalks import load_set
-from curation.params import SubsetsParams
-from curation.schemas import class_column, failures, manifest_schema
+from curation.core.legends import load_set
+from curation.core.schemas import class_column, failures, manifest_schema
 from curation.sources import SOURCES
+from curation.subsets import splits
+from curation.subsets import stage as subsets
+from curation.subsets.config import SubsetsParams
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = list(load_set(ROOT / "curation" / "legends", "toolkit").taxonomy.names)
@@ -165,6 +166,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     params = SubsetsParams(
         seed=args.seed, train_sizes=tuple(args.train_sizes), test_size=args.test_size, block_m=args.block_m,
         buffer_m=args.buffer_m, min_class_share=0.01, allow_smaller=False, published=None, out=Path("unused"),
+        report=Path("unused.json"),
     )  # fmt: skip
     start = time.perf_counter()
     frame = manifest(args.rows, args.density, args.seed)

@@ -41,7 +41,8 @@ from torch.utils.data import DataLoader
 from torchgeo.datasets import IntersectionDataset, RasterDataset, stack_samples
 from torchgeo.samplers import RandomGeoSampler, Units
 
-from curation.sources.chip_product import S2_FILE_ORDER, write_geotiff
+from curation.core.bands import S2_FILE_ORDER
+from curation.core.geotiff import write_geotiff
 from training.data import Batch, ChipBank, TrainBatches, load_bank
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -257,8 +258,9 @@ def train_step_rates(
     bank: ChipBank, args: argparse.Namespace, device: torch.device, steps: int | None = None, warmup: int = GPU_WARMUP
 ) -> dict[str, Any]:
     """Samples/s of CropTask train steps on the harness's batches vs on synthetic tensors on `device`."""
-    from curation.crosswalks import load_taxonomy  # the model stack only when asked for
-    from curation.params import SharedParams, load_section
+    from curation.core.legends import load_taxonomy  # the model stack only when asked for
+    from curation.core.params import load_section
+    from curation.core.shared import SharedParams
     from training.config import TrainParams
     from training.train import task_factory
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from curation.crosswalks import CrosswalkSet, load_set
+from curation.core.legends import CrosswalkSet, load_set
 from tests.tiny_project import TinyProject, build
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 import yaml
 
-from curation.crosswalks import load_set
-from curation.schemas import TRANSFER_SCHEMA, class_column, failures, manifest_schema, subsets_schema
+from curation.core.legends import load_set
+from curation.core.schemas import TRANSFER_SCHEMA, class_column, failures, manifest_schema, subsets_schema
 from curation.sources import SOURCES
 from tests.tiny_project import ROOT, TinyProject, run
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from curation.errors import ParamsError, Problem
+from curation.core.errors import ParamsError, Problem
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

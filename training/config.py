@@ -1,7 +1,7 @@
 """Typed params of the training stages (`train`, `evaluate`, `report`): pure pydantic, no torch.
 
-The curation package registers these sections too, so `cropharmony params check` validates the whole file; keeping
-them torch-free lets it import them without the deep-learning stack. (The app reads params without this package.)
+Each section registers itself with curation's params registry (the stage table names this module), so `cropharmony
+params check` validates the whole file; keeping them torch-free lets it import them without the deep-learning stack.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from curation.params import Part, Section
+from curation.core.params import Part, Section, register
 
 ALL = "all"  # a matrix entry that covers every value of its axis inside one stage
 POOLS = ("target", "others")
@@ -62,6 +62,7 @@ class ModelParams(Part):
     class_weights: bool  # cross-entropy weighted by inverse class frequency of the training pixels
 
 
+@register
 class TrainParams(Section):
     """The `train` stage: fine-tune the registry's backbones under the protocols, one run per matrix cell."""
 
@@ -130,6 +131,7 @@ class TrainParams(Section):
         return self
 
 
+@register
 class EvaluateParams(Section):
     """The `evaluate` stage: every trained model on every source's test set."""
 
@@ -139,14 +141,11 @@ class EvaluateParams(Section):
     out: Path  # evals/<entry>/{metrics,confusion}.parquet
 
 
+@register
 class ReportParams(Section):
     """The `report` stage: one tidy transfer table and the DVC metrics and plots derived from it."""
 
     section: ClassVar[str] = "report"
-    evals: Path
     out: Path  # metrics/
     heatmap_metric: str
     curve_metric: str
-
-
-TRAINING_SECTIONS: tuple[type[Section], ...] = (TrainParams, EvaluateParams, ReportParams)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from curation.errors import Problem, ProblemsError
+from curation.core.errors import Problem, ProblemsError
 
 Batch = dict[str, torch.Tensor]
 

@@ -6,6 +6,7 @@ Confusion matrices are accumulated over each test set and scored once (training.
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -13,18 +14,19 @@ from typing import Any
 import polars as pl
 import torch
 
-from curation.crosswalks import load_taxonomy
-from curation.errors import CropharmonyError, Problem, ProblemsError, report_and_exit
-from curation.io import atomic_write_json, atomic_write_parquet
-from curation.params import ChipsParams, SharedParams, SubsetsParams, load_section
+from curation.core.artifacts import CONFUSION, EVAL_METRICS, MANIFEST, RUN_RECORD, Artifacts
+from curation.core.errors import Problem, ProblemsError
+from curation.core.io import atomic_write_json, atomic_write_parquet
+from curation.core.legends import load_taxonomy
+from curation.core.params import load_section
+from curation.core.runner import matrix_entry, output_option, run_stage
+from curation.core.shared import SharedParams
 from training.config import EvaluateParams, TrainParams
 from training.data import ChipBank, load_bank
+from training.factory import device_of, task_factory
 from training.metrics import confusion_matrix, confusion_rows, scores
 from training.plans import entry_name
 from training.task import CropTask, quiet_lightning
-from training.train import device_of, entry_parser, parse_entry, task_factory
-
-STAGE = "evaluate"
 
 
 class MissingRunsError(ProblemsError):
@@ -84,7 +86,7 @@ def evaluate_entry(
     if train.threads:
         torch.set_num_threads(train.threads)
     names = class_names(shared.legends_dir)
-    manifest = pl.read_parquet(chips_root / "manifest.parquet")
+    manifest = pl.read_parquet(chips_root / MANIFEST)
     tests = subsets.filter(pl.col("split") == "test").sort("source", "chip_id")
     device = device_of(train.accelerator)
     bank = load_bank(chips_root, manifest, tests["chip_id"].to_list()).to(device)
@@ -96,7 +98,7 @@ def evaluate_entry(
     metric_rows: list[dict[str, Any]] = []
     cells: list[dict[str, Any]] = []
     for folder in run_folders(runs):
-        record = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        record = json.loads((folder / RUN_RECORD).read_text(encoding="utf-8"))
         torch.manual_seed(train.seed)  # rebuilds the frozen encoder the run trained on (digest-checked)
         task = build(record["backbone"]).to(device)
         task.load_checkpoint(folder / f"{params.checkpoint}.pt")
@@ -123,29 +125,33 @@ def evaluate_entry(
         print(f"{record['run_id']}: evaluated on {len(test_rows)} test sets")
     metrics = pl.DataFrame(metric_rows, schema_overrides={"k": pl.Int64, "value": pl.Float64, "weights_file": pl.Utf8})
     confusion_table = pl.DataFrame(cells, schema_overrides={"pixels": pl.Int64})
-    atomic_write_parquet(out / "metrics.parquet", metrics)
-    atomic_write_parquet(out / "confusion.parquet", confusion_table)
+    atomic_write_parquet(out / EVAL_METRICS, metrics)
+    atomic_write_parquet(out / CONFUSION, confusion_table)
     atomic_write_json(out / "entry.json", {"entry": out.name, "runs": sorted({r["run_id"] for r in metric_rows})})
     return metrics
 
 
+def _options(parser: argparse.ArgumentParser) -> None:
+    output_option(parser)
+    parser.add_argument("--runs", type=Path, default=None, help="train entry folder (default: <train.out>/<entry>)")
+
+
+def _run(args: argparse.Namespace) -> str:
+    quiet_lightning()
+    artifacts = Artifacts.load(args.params)
+    params = load_section(EvaluateParams, args.params)
+    train = load_section(TrainParams, args.params)
+    shared = load_section(SharedParams, args.params)
+    subsets = pl.read_parquet(artifacts.subsets_table.path)
+    name = entry_name(*matrix_entry(args))
+    runs = args.runs or artifacts.runs.path / name
+    evaluate_entry(params, train, shared, artifacts.chips.path, subsets, runs, args.out or artifacts.evals.path / name)
+    return ""
+
+
 def main(argv: list[str] | None = None) -> None:
     """DVC stage entry point."""
-    parser = entry_parser(__doc__)
-    parser.add_argument("--runs", type=Path, default=None, help="train entry folder (default: <train.out>/<entry>)")
-    args = parser.parse_args(argv)
-    quiet_lightning()
-    try:
-        params = load_section(EvaluateParams, args.params)
-        train = load_section(TrainParams, args.params)
-        shared = load_section(SharedParams, args.params)
-        chips = load_section(ChipsParams, args.params)
-        subsets = pl.read_parquet(load_section(SubsetsParams, args.params).out / "subsets.parquet")
-        name = entry_name(*parse_entry(args))
-        runs = args.runs or train.out / name
-        evaluate_entry(params, train, shared, chips.out, subsets, runs, args.out or params.out / name)
-    except CropharmonyError as error:
-        report_and_exit(error)
+    run_stage("evaluate", _run, argv, _options)
 
 
 if __name__ == "__main__":

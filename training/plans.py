@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from curation.errors import ParamsError, Problem
+from curation.core.errors import ParamsError, Problem
 from training.backbones import MATRIX_BACKBONES
 from training.config import ALL, PhaseParams, TrainParams
 

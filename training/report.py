@@ -15,15 +15,14 @@ from typing import Any
 import pandera.polars as pa
 import polars as pl
 
-from curation.errors import CropharmonyError, Problem, ProblemsError, report_and_exit
-from curation.io import atomic_write_json, atomic_write_parquet, atomic_write_text
-from curation.params import DEFAULT_PARAMS, load_section
-from curation.schemas import CONFUSION_SCHEMA, TRANSFER_SCHEMA, failures
-from curation.study_lists import shorten
+from curation.core.artifacts import CONFUSION, CURVES_TABLE, EVAL_METRICS, HEATMAP_TABLE, SUMMARY, TRANSFER, Artifacts
+from curation.core.errors import Problem, ProblemsError, shorten
+from curation.core.io import atomic_write_json, atomic_write_parquet, atomic_write_text
+from curation.core.params import DEFAULT_PARAMS, load_section
+from curation.core.runner import run_stage
+from curation.core.schemas import CONFUSION_SCHEMA, TRANSFER_SCHEMA, failures
 from training.config import ReportParams
 
-METRICS = "metrics.parquet"
-CONFUSION = "confusion.parquet"
 SORT = ("protocol", "backbone", "target_source", "k", "test_source", "metric", "run_id")
 CONFUSION_SORT = ("run_id", "test_source", "target_class", "predicted_class")
 SUMMARY_METRICS = ("oa", "aa", "miou")
@@ -145,31 +144,35 @@ def curve_table(transfer: pl.DataFrame, metric: str) -> pl.DataFrame:
 def run_report(evals: Path, out: Path, heatmap_metric: str, curve_metric: str) -> dict[str, Any]:
     """Gather `evals`, write every report file under `out` and return the summary written to summary.json."""
     folders = entries(evals)
-    transfer = gather(folders, METRICS, TRANSFER_SCHEMA, SORT)
+    transfer = gather(folders, EVAL_METRICS, TRANSFER_SCHEMA, SORT)
     confusion = gather(folders, CONFUSION, CONFUSION_SCHEMA, CONFUSION_SORT)
     heatmap = heatmap_table(transfer, heatmap_metric)
     curves = curve_table(transfer, curve_metric)
     result = summary(transfer)
-    atomic_write_parquet(out / "transfer.parquet", transfer)
-    atomic_write_parquet(out / "confusion.parquet", confusion)
-    atomic_write_json(out / "summary.json", result)
-    atomic_write_text(out / "plots" / "transfer.csv", heatmap.write_csv())
-    atomic_write_text(out / "plots" / "learning_curves.csv", curves.write_csv())
+    atomic_write_parquet(out / TRANSFER, transfer)
+    atomic_write_parquet(out / CONFUSION, confusion)
+    atomic_write_json(out / SUMMARY, result)
+    atomic_write_text(out / HEATMAP_TABLE, heatmap.write_csv())
+    atomic_write_text(out / CURVES_TABLE, curves.write_csv())
     return result
+
+
+def _options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--evals", type=Path, default=None, help="evaluations folder (default: params evaluate.out)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: params report.out)")
+
+
+def _run(args: argparse.Namespace) -> str:
+    artifacts = Artifacts.load(args.params)
+    params = load_section(ReportParams, args.params)
+    evals = args.evals or artifacts.evals.path
+    run_report(evals, args.out or params.out, params.heatmap_metric, params.curve_metric)
+    return ""
 
 
 def main(argv: list[str] | None = None) -> None:
     """DVC stage entry point: read params `report` and write its outputs (paths overridable for a one-off run)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
-    parser.add_argument("--evals", type=Path, default=None, help="evaluations folder (default: params report.evals)")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default: params report.out)")
-    args = parser.parse_args(argv)
-    try:
-        params = load_section(ReportParams, args.params)
-        run_report(args.evals or params.evals, args.out or params.out, params.heatmap_metric, params.curve_metric)
-    except CropharmonyError as error:
-        report_and_exit(error)
+    run_stage("report", _run, argv, _options)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torchgeo.trainers import SemanticSegmentationTask
 
-from curation.errors import Problem
-from curation.io import atomic_write_bytes
+from curation.core.errors import Problem
+from curation.core.io import atomic_write_bytes
 from training.backbones import Backbone
 from training.weights import Provenance, WeightsError, init_encoder, tensor_digest
 

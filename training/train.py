@@ -9,53 +9,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import torch
 
-from curation.crosswalks import load_taxonomy
-from curation.errors import CropharmonyError, report_and_exit
-from curation.io import atomic_write_json, default_mode
-from curation.params import DEFAULT_PARAMS, ChipsParams, SharedParams, SubsetsParams, load_section
-from training.backbones import get_backbone
+from curation.core.artifacts import MANIFEST, RUN_RECORD, RUNS_INDEX, Artifacts
+from curation.core.io import atomic_write_json, stage_output
+from curation.core.legends import load_taxonomy
+from curation.core.params import load_section
+from curation.core.runner import matrix_entry, output_option, run_stage
+from curation.core.shared import SharedParams
 from training.config import TrainParams
 from training.data import ChipBank, load_bank
+from training.factory import device_of, task_factory
 from training.fit import FitResult, FitSettings, Fitter
 from training.plans import RunPlan, entry_name, plan_entry
 from training.task import CropTask, quiet_lightning
-
-STAGE = "train"
-
-
-def device_of(accelerator: str) -> torch.device:
-    """Where the chips live: the GPU when Lightning will train there."""
-    if accelerator in ("gpu", "auto") and torch.cuda.is_available():
-        return torch.device("cuda")
-    return torch.device("cpu")
-
-
-def task_factory(params: TrainParams, shared: SharedParams, num_classes: int) -> Any:  # noqa: ANN401 - a closure
-    """Backbone name -> a freshly built CropTask under these params."""
-
-    def build(name: str) -> CropTask:
-        return CropTask(
-            backbone_spec=get_backbone(name, params.model.imagenet_input),
-            file_bands=tuple(shared.bands),
-            num_classes=num_classes,
-            decoder_channels=params.model.decoder_channels,
-            frozen_encoder=params.model.frozen_encoder,
-            lr=params.lr,
-            weight_decay=params.weight_decay,
-            patience=params.plateau_patience,
-            weights_dir=params.weights_dir,
-            allow_random_init=params.allow_random_init,
-        )
-
-    return build
 
 
 def settings_of(params: TrainParams, accelerator: str | None = None) -> FitSettings:
@@ -116,17 +87,14 @@ def run_entry(
     """Plan, fit and write every run of one matrix entry into `out` (replaced atomically)."""
     if params.threads:
         torch.set_num_threads(params.threads)
-    manifest = pl.read_parquet(chips_root / "manifest.parquet")
+    manifest = pl.read_parquet(chips_root / MANIFEST)
     taxonomy = load_taxonomy(shared.legends_dir / "target.csv")
     plans = plan_entry(params, list(shared.sources), subsets, manifest, entry)
     bank: ChipBank = load_bank(chips_root, manifest, sorted({c for p in plans for c in p.chip_ids()}))
     bank = bank.to(device_of(params.accelerator))
     fitter = Fitter(task_factory(params, shared, taxonomy.size), settings_of(params))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     records = []
-    try:
-        staging.chmod(default_mode() | 0o111)
+    with stage_output(out) as staging:
         for plan in plans:
             task, result = fitter.fit(plan, bank)
             record = run_record(plan, task, result, shared.crosswalk_set)
@@ -138,54 +106,30 @@ def run_entry(
             else:
                 task.model.load_state_dict(result.last, strict=False)
                 task.save_checkpoint(folder / "last.pt", meta)
-            atomic_write_json(folder / "run.json", record)
+            atomic_write_json(folder / RUN_RECORD, record)
             records.append({k: record[k] for k in ("run_id", "protocol", "backbone", "target_source", "k")})
             print(
                 f"{plan.run_id}: best loss {result.best_loss:.4f} at epoch {result.best_epoch} ({result.seconds:.1f} s)"
             )
-        atomic_write_json(staging / "runs.json", {"entry": out.name, "runs": records})
-        if out.exists():
-            shutil.rmtree(out)
-        staging.replace(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        atomic_write_json(staging / RUNS_INDEX, {"entry": out.name, "runs": records})
     return records
 
 
-def parse_entry(args: argparse.Namespace) -> tuple[str, str, str, str | int]:
-    """The matrix entry of the command line (`all` or a value per axis)."""
-    size: str | int = args.size if args.size == "all" else int(args.size)
-    return (args.protocol, args.backbone, args.source, size)
-
-
-def entry_parser(description: str | None) -> argparse.ArgumentParser:
-    """Arguments shared by `train` and `evaluate`: one matrix entry and the params file."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--protocol", default="all", help="a protocol of train.protocols, or all")
-    parser.add_argument("--backbone", default="all", help="ssl4eo, satlas, imagenet, or all")
-    parser.add_argument("--source", default="all", help="a source of shared.sources, or all")
-    parser.add_argument("--size", default="all", help="k target chips (0 for protocols without), or all")
-    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default: <out>/<entry>)")
-    return parser
+def _run(args: argparse.Namespace) -> str:
+    quiet_lightning()
+    artifacts = Artifacts.load(args.params)
+    params = load_section(TrainParams, args.params)
+    shared = load_section(SharedParams, args.params)
+    entry = matrix_entry(args)
+    subsets = pl.read_parquet(artifacts.subsets_table.path)
+    out = args.out or artifacts.runs.path / entry_name(*entry)
+    run_entry(params, shared, artifacts.chips.path, subsets, entry, out)
+    return ""
 
 
 def main(argv: list[str] | None = None) -> None:
     """DVC stage entry point."""
-    args = entry_parser(__doc__).parse_args(argv)
-    quiet_lightning()
-    try:
-        params = load_section(TrainParams, args.params)
-        shared = load_section(SharedParams, args.params)
-        chips = load_section(ChipsParams, args.params)
-        subsets_params = load_section(SubsetsParams, args.params)
-        entry = parse_entry(args)
-        subsets = pl.read_parquet(subsets_params.out / "subsets.parquet")
-        out = args.out or params.out / entry_name(*entry)
-        run_entry(params, shared, chips.out, subsets, entry, out)
-    except CropharmonyError as error:
-        report_and_exit(error)
+    run_stage("train", _run, argv, output_option)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from curation.errors import Problem, ProblemsError
-from curation.io import sha256_file
+from curation.core.errors import Problem, ProblemsError
+from curation.core.io import sha256_file
 from training.backbones import Backbone
 
 

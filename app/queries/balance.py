@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from app.queries.overview import subset_label, subset_rank
-from curation.schemas import class_column
+from curation.core.schemas import class_column
 
 ALL_CHIPS = "all chips"
 IGNORE = "ignore"

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from app.queries.balance import ALL_CHIPS
-from curation.schemas import class_column
+from curation.core.schemas import class_column
 
 
 def filter_chips(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from curation.remap import UNMAPPED, Crosswalk
+from curation.core.remap import UNMAPPED, Crosswalk
 
 UNMAPPED_NAME = "(unmapped)"
 NOT_LISTED = "(not listed: follows its parent code)"  # prefix-matched crosswalks (EuroCrops HCAT)

@@ -17,8 +17,8 @@ import polars as pl
 import streamlit as st
 
 from app.artifacts import ROOT_ENV, Artifacts, MissingArtifact, demo_world, read_json, read_parquet, stamp
-from curation.crosswalks import CrosswalkSet, load_set
-from curation.errors import CropharmonyError
+from curation.core.errors import CropharmonyError
+from curation.core.legends import CrosswalkSet, load_set
 
 T = TypeVar("T")
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from app.queries.overview import chip_points, counts_per_source, crosswalk_sets, source_palette, subset_order
 from app.views.common import artifacts, guard, optional, table
-from curation.sources import registry_rows
+from curation.core.registry import registry_rows
 
 st.title("Overview")
 project = artifacts()

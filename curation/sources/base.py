@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -21,14 +21,10 @@ from affine import Affine
 from pyproj import Transformer
 from rasterio.crs import CRS
 
-from curation.errors import CropharmonyError
+from curation.core.errors import SourceError
+from curation.core.registry import SourceInfo, source_info
 
 Bounds = tuple[float, float, float, float]
-Kind = Literal["raster", "vector", "chips"]
-
-
-class SourceError(CropharmonyError):
-    """A raw root or chip a reader cannot use; the message names the path, the rule and the fix."""
 
 
 @dataclass(frozen=True)
@@ -67,30 +63,8 @@ class ChipGrid:
         """The grid of an existing GeoTIFF (an image chip), with its file stem as chip id."""
         with rasterio.open(path) as src:
             if src.crs is None:
-                raise SourceError(f"{path}: CRS present: the raster has no CRS. Fix: write the chip with its CRS")
+                raise SourceError(path, "CRS present", "the raster has no CRS", "write the chip with its CRS")
             return cls(src.crs, src.transform, src.width, src.height, chip_id or path.stem)
-
-
-@dataclass(frozen=True)
-class SourceInfo:
-    """Provenance and layout of one product, as recorded in the registry."""
-
-    name: str
-    title: str
-    region: str
-    continent: str
-    years: tuple[int, ...]
-    licence: str
-    citation: str
-    doi: str
-    kind: Kind
-    layout: str
-    study_name: str  # the dataset's name in the study's file names: sentinel2_<study_name>_subsampled[_<size>.csv]
-    crosswalk: str = field(default="")
-
-    def __post_init__(self) -> None:
-        if not self.crosswalk:
-            object.__setattr__(self, "crosswalk", f"{self.name}.csv")
 
 
 @lru_cache(maxsize=256)
@@ -112,21 +86,31 @@ def format_bounds(bounds: Bounds) -> str:
 class LabelSource(ABC):
     """A national crop-label product under a raw root in torchgeo's layout."""
 
+    name: ClassVar[str]  # the source's row in curation/sources/registry.csv
     info: ClassVar[SourceInfo]
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__ and "info" not in cls.__dict__:
+            cls.info = source_info(cls.name)  # provenance is data: the registry row, not code
 
     def __init__(self, root: Path | str, year: int | None = None) -> None:
         self.root = Path(root)
         self.year = year
         if not self.root.is_dir():
             raise SourceError(
-                f"{self.root}: raw root exists: no such folder for source '{self.info.name}'. "
-                f"Fix: point the source at a folder laid out as {self.info.layout}"
+                self.root,
+                "raw root exists",
+                f"no such folder for source '{self.info.name}'",
+                f"point the source at a folder laid out as {self.info.layout}",
             )
 
     def _no_files(self, pattern: str) -> SourceError:
         return SourceError(
-            f"{self.root}: file pattern: no file matches {pattern} for source '{self.info.name}'. "
-            f"Fix: lay the product out as {self.info.layout} (as torchgeo downloads it)"
+            self.root,
+            "file pattern",
+            f"no file matches {pattern} for source '{self.info.name}'",
+            f"lay the product out as {self.info.layout} (as torchgeo downloads it)",
         )
 
     @abstractmethod

@@ -10,22 +10,18 @@ resampling otherwise; images are assembled into the study's 13-band file order w
 from __future__ import annotations
 
 import difflib
-import os
-import tempfile
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
 import rasterio
-from affine import Affine
-from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
 
-from curation.io import default_mode
-from curation.sources.base import ChipGrid, LabelSource, SourceError, format_bounds
+from curation.core.errors import SourceError
+from curation.core.geotiff import write_geotiff
+from curation.sources.base import ChipGrid, LabelSource, format_bounds
 from curation.sources.raster import RasterFile, open_raster_file, warp_window
 
 S2_FILE_ORDER: tuple[str, ...] = (
@@ -36,58 +32,10 @@ S2_FILE_ORDER: tuple[str, ...] = (
 ZERO_FILLED_TAG = "CROPHARMONY_ZERO_FILLED_BANDS"
 """GeoTIFF tag listing the bands a chip lacks and carries as zeros (B10 for these products)."""
 
-CREATION_OPTIONS: dict[str, str] = {"driver": "GTiff", "compress": "deflate"}
-"""Fixed GeoTIFF creation options, so written files are byte-for-byte reproducible."""
-
 
 def same_grid(a: ChipGrid, b: ChipGrid) -> bool:
     """Whether two grids share CRS, shape and (to a micro-unit) transform."""
     return a.crs == b.crs and a.shape == b.shape and a.transform.almost_equals(b.transform, precision=1e-6)
-
-
-def write_geotiff(
-    path: Path,
-    data: npt.NDArray[np.generic],
-    crs: CRS | str | int,
-    transform: Affine,
-    descriptions: Sequence[str] = (),
-    tags: Mapping[str, str] | None = None,
-) -> None:
-    """Write a 2-D or (bands, H, W) array as a deflate GeoTIFF, atomically (temp file in the folder, then rename).
-
-    Rasters of 256 px and more per side are tiled 256 x 256, so windowed reads touch only the blocks they need.
-    """
-    stack = data[np.newaxis] if data.ndim == 2 else data
-    if stack.ndim != 3:
-        raise SourceError(f"{path}: array shape: expected (H, W) or (bands, H, W), got {data.shape}. Fix: reshape it")
-    tiling = {"tiled": True, "blockxsize": 256, "blockysize": 256} if min(stack.shape[1:]) >= 256 else {}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    tmp = Path(tmp_name)
-    try:
-        with rasterio.open(
-            tmp, "w", width=stack.shape[2], height=stack.shape[1], count=stack.shape[0], dtype=stack.dtype.name,
-            crs=CRS.from_user_input(crs), transform=transform, **CREATION_OPTIONS, **tiling,
-        ) as dst:  # fmt: skip
-            dst.write(stack)
-            for i, name in enumerate(descriptions, start=1):
-                dst.set_band_description(i, name)
-            if tags:
-                dst.update_tags(**tags)
-        tmp.chmod(default_mode())
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def check_field_arrays(labels: npt.NDArray[np.generic], image: npt.NDArray[np.generic], field_id: str) -> None:
-    """Refuse a field's arrays unless labels are (H, W) and the image (13, H, W)."""
-    if labels.ndim != 2 or image.shape != (len(S2_FILE_ORDER), *labels.shape):
-        raise SourceError(
-            f"field {field_id}: array shapes: labels {labels.shape} and image {image.shape} must be (H, W) and "
-            f"({len(S2_FILE_ORDER)}, H, W). Fix: pass the 13-band stack in S2_FILE_ORDER"
-        )
 
 
 def read_raster(path: Path) -> tuple[npt.NDArray[np.generic], ChipGrid]:
@@ -95,12 +43,10 @@ def read_raster(path: Path) -> tuple[npt.NDArray[np.generic], ChipGrid]:
     try:
         with rasterio.open(path) as src:
             if src.crs is None:
-                raise SourceError(f"{path}: CRS present: the raster has no CRS. Fix: set it (gdal_edit.py -a_srs)")
+                raise SourceError(path, "CRS present", "the raster has no CRS", "set it (gdal_edit.py -a_srs)")
             return src.read(1), ChipGrid(src.crs, src.transform, src.width, src.height)
     except RasterioIOError as exc:
-        raise SourceError(
-            f"{path}: readable GeoTIFF: {str(exc).rstrip('.')}. Fix: re-download or replace the file"
-        ) from exc
+        raise SourceError(path, "readable GeoTIFF", str(exc).rstrip("."), "re-download or replace the file") from exc
 
 
 class ChipProductSource(LabelSource):
@@ -114,8 +60,10 @@ class ChipProductSource(LabelSource):
         super().__init__(root)
         if year is not None and year not in self.info.years:
             raise SourceError(
-                f"{self.root}: year covered: {self.info.name} has labels for {', '.join(map(str, self.info.years))} "
-                f"only, not {year}. Fix: drop the year or use one of those"
+                self.root,
+                "year covered",
+                f"{self.info.name} has labels for {', '.join(map(str, self.info.years))} only, not {year}",
+                "drop the year or use one of those",
             )
         self.year = year if year is not None else self.info.years[0]
         self._fields: dict[str, Path] | None = None
@@ -175,8 +123,10 @@ class ChipProductSource(LabelSource):
         known = self.chip_ids()
         close = difflib.get_close_matches(chip_id, known, n=3) or known[:3]
         raise SourceError(
-            f"chip {chip_id or '?'}: known chip: no label raster for it under {self.root} ({len(fields)} chips, "
-            f"e.g. {', '.join(close)}). Fix: use a chip id like those, or add its label raster as {self.label_pattern}"
+            f"chip {chip_id or '?'}",
+            "known chip",
+            f"no label raster for it under {self.root} ({len(fields)} chips, e.g. {', '.join(close)})",
+            f"use a chip id like those, or add its label raster as {self.label_pattern}",
         )
 
     def label_path(self, chip_id: str) -> Path:
@@ -204,10 +154,11 @@ class ChipProductSource(LabelSource):
         warped = warp_window(header, grid)
         if warped is None or (warped < 0).all():
             raise SourceError(
-                f"chip {self.chip_id(field)}: inside product: its bounds {format_bounds(grid.bounds)} in "
-                f"{grid.crs.to_string()} lie outside its label raster {header.path.name} "
-                f"{format_bounds(header.bounds)} in {header.crs.to_string()}. "
-                f"Fix: read the chip on the label's own grid (grid_of) or on a grid that overlaps it"
+                f"chip {self.chip_id(field)}",
+                "inside product",
+                f"its bounds {format_bounds(grid.bounds)} in {grid.crs.to_string()} lie outside its label raster "
+                f"{header.path.name} {format_bounds(header.bounds)} in {header.crs.to_string()}",
+                "read the chip on the label's own grid (grid_of) or on a grid that overlaps it",
             )
         warped[warped < 0] = self.no_data_code
         return warped.astype(np.dtype(header.dtype))
@@ -219,8 +170,10 @@ class ChipProductSource(LabelSource):
         """
         if month is not None:
             raise SourceError(
-                f"chip {self.grid_of(chip_id).chip_id}: month: {self.info.name} has one image per chip, so no month "
-                f"{month} to choose. Fix: set the source's month to null in params"
+                f"chip {self.grid_of(chip_id).chip_id}",
+                "month",
+                f"{self.info.name} has one image per chip, so no month {month} to choose",
+                "set the source's month to null in params",
             )
         return None
 
@@ -232,16 +185,21 @@ class ChipProductSource(LabelSource):
         missing = [band for band, path in paths.items() if not path.is_file()]
         if missing:
             raise SourceError(
-                f"{folder}: band files present: missing {', '.join(missing)} of chip {grid.chip_id}. "
-                f"Fix: add the band files or re-download the field's imagery"
+                folder,
+                "band files present",
+                f"missing {', '.join(missing)} of chip {grid.chip_id}",
+                "add the band files or re-download the field's imagery",
             )
         stack = np.zeros((len(S2_FILE_ORDER), grid.height, grid.width), dtype=np.uint16)
         for band, path in paths.items():
             data, band_grid = read_raster(path)
             if not same_grid(band_grid, grid):
                 raise SourceError(
-                    f"{path}: same grid as label: the band is {_describe(band_grid)} but the label "
-                    f"{self.fields()[field].name} is {_describe(grid)}. Fix: use the band file of this field"
+                    path,
+                    "same grid as label",
+                    f"the band is {_describe(band_grid)} but the label {self.fields()[field].name} is "
+                    f"{_describe(grid)}",
+                    "use the band file of this field",
                 )
             stack[S2_FILE_ORDER.index(band)] = _as_uint16(data, path)
         return stack, grid
@@ -263,8 +221,10 @@ def _as_uint16(data: npt.NDArray[np.generic], path: Path) -> npt.NDArray[np.uint
     ):
         return data.astype(np.uint16)
     raise SourceError(
-        f"{path}: uint16 reflectance: band dtype {data.dtype} does not hold integers in 0..65535. "
-        f"Fix: use the product's original Sentinel-2 band file"
+        path,
+        "uint16 reflectance",
+        f"band dtype {data.dtype} does not hold integers in 0..65535",
+        "use the product's original Sentinel-2 band file",
     )
 
 

@@ -18,7 +18,8 @@ from rasterio.errors import RasterioIOError
 from rasterio.warp import reproject
 from rasterio.windows import Window, from_bounds
 
-from curation.sources.base import Bounds, ChipGrid, LabelSource, SourceError, format_bounds, intersects
+from curation.core.errors import SourceError
+from curation.sources.base import Bounds, ChipGrid, LabelSource, format_bounds, intersects
 
 PAD = 2  # source pixels added around a window so nearest-neighbour edges match a full-raster warp
 
@@ -41,15 +42,13 @@ def open_raster_file(path: Path) -> RasterFile:
     try:
         with rasterio.open(path) as src:
             if src.crs is None:
-                raise SourceError(
-                    f"{path}: CRS present: the label raster has no CRS. Fix: set it (gdal_edit.py -a_srs)"
-                )
+                raise SourceError(path, "CRS present", "the label raster has no CRS", "set it (gdal_edit.py -a_srs)")
             b = src.bounds
             return RasterFile(
                 path, src.crs, src.transform, src.width, src.height, (b.left, b.bottom, b.right, b.top), src.dtypes[0]
             )
     except RasterioIOError as exc:
-        raise SourceError(f"{path}: readable GeoTIFF: {exc}. Fix: re-download or replace the file") from exc
+        raise SourceError(path, "readable GeoTIFF", str(exc), "re-download or replace the file") from exc
 
 
 def warp_window(file: RasterFile, grid: ChipGrid) -> npt.NDArray[np.int64] | None:
@@ -73,7 +72,7 @@ def warp_window(file: RasterFile, grid: ChipGrid) -> npt.NDArray[np.int64] | Non
             data = src.read(1, window=window)
             window_transform = src.window_transform(window)
     except RasterioIOError as exc:
-        raise SourceError(f"{file.path}: readable GeoTIFF: {exc}. Fix: re-download or replace the file") from exc
+        raise SourceError(file.path, "readable GeoTIFF", str(exc), "re-download or replace the file") from exc
     out = np.full(grid.shape, -1, dtype=np.int64)
     reproject(
         data.astype(np.int64),
@@ -113,8 +112,10 @@ class RasterLabelSource(LabelSource):
         years = sorted({m.group(1) for p in found if (m := re.search(self.year_regex, p.name))})
         if self.year is None and len(years) > 1:
             raise SourceError(
-                f"{self.root}: one year per read: {self.info.name} files of {', '.join(years)} lie under the root. "
-                f"Fix: pass the chip's year (year=...) so labels of different years are never mosaicked"
+                self.root,
+                "one year per read",
+                f"{self.info.name} files of {', '.join(years)} lie under the root",
+                "pass the chip's year (year=...) so labels of different years are never mosaicked",
             )
         return found
 
@@ -140,9 +141,11 @@ class RasterLabelSource(LabelSource):
         if mosaic is None or (mosaic < 0).all():
             extents = "; ".join(f"{f.path.name} {format_bounds(f.bounds)} in {f.crs.to_string()}" for f in index)
             raise SourceError(
-                f"chip {grid.chip_id or '?'}: inside product: its bounds {format_bounds(grid.bounds)} in "
-                f"{grid.crs.to_string()} lie outside {self.info.name} ({extents}). "
-                f"Fix: drop the chip or point the source at the product that covers it"
+                f"chip {grid.chip_id or '?'}",
+                "inside product",
+                f"its bounds {format_bounds(grid.bounds)} in {grid.crs.to_string()} lie outside {self.info.name} "
+                f"({extents})",
+                "drop the chip or point the source at the product that covers it",
             )
         mosaic[mosaic < 0] = self.fill_code
         return mosaic.astype(np.dtype(index[0].dtype))

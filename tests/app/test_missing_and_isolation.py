@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.launch import ENTRY, command
+from curation.cli.launch_app import ENTRY, command
 from tests.app.conftest import OpenPage
 
 ROOT = Path(__file__).resolve().parents[2]

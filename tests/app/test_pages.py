@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from curation.crosswalks import differences, load_set
+from curation.core.legends import load_set
+from curation.crosswalks.stage import differences
 from tests.app.conftest import OpenPage
 
 SOURCES = 6

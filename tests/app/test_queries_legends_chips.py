@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from app.queries import balance, chips, legends
-from curation.crosswalks import CrosswalkSet, load_set
+from curation.core.legends import CrosswalkSet, load_set
 
 LEGENDS = Path(__file__).resolve().parents[2] / "curation" / "legends"
 CLASSES = ["ignore", "maize", "soybean", "rice", "wheat", "other"]

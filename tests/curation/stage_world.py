@@ -15,8 +15,10 @@ import pytest
 import rasterio
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
-from curation.demo import build
-from curation.params import DemoParams, SharedParams, load_section
+from curation.core.params import load_section
+from curation.core.shared import SharedParams
+from curation.demo.config import DemoParams
+from curation.demo.stage import build
 
 ROOT = Path(__file__).resolve().parents[2]
 LEGENDS = ROOT / "curation" / "legends"

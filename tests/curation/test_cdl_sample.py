@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import rasterio
 
-from curation.crosswalks import CrosswalkSet
-from curation.remap import class_counts, remap_raster
+from curation.core.legends import CrosswalkSet
+from curation.core.remap import class_counts, remap_raster
 
 ROOT = Path(__file__).resolve().parents[2]
 

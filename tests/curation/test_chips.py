@@ -13,13 +13,15 @@ import polars as pl
 import pytest
 import rasterio
 
-from curation import chips
-from curation.crosswalks import load_set
-from curation.demo import REGIONS
-from curation.errors import ProblemsError
-from curation.inputs import list_chips, read_image, source_inputs
-from curation.params import ChipsParams, SharedParams
-from curation.schemas import class_column, failures, manifest_schema
+from curation.chips import stage as chips
+from curation.chips.config import ChipsParams
+from curation.core.artifacts import MANIFEST
+from curation.core.errors import ProblemsError
+from curation.core.legends import load_set
+from curation.core.schemas import class_column, failures, manifest_schema
+from curation.core.shared import SharedParams
+from curation.demo.stage import REGIONS
+from curation.inputs.chip_refs import list_chips, read_image, source_inputs
 from curation.sources import SOURCES
 from tests.curation.stage_world import (
     ALL_SOURCES,
@@ -52,18 +54,19 @@ class Built:
 
     @property
     def manifest(self) -> pl.DataFrame:
-        return pl.read_parquet(self.out / chips.MANIFEST)
+        return pl.read_parquet(self.out / MANIFEST)
 
 
 def run_chips(
     folder: Path, shared: SharedParams, link: str = "copy", skip_failed: bool = False, out: str = "chips"
 ) -> Built:
     """`chips.build` with `folder` as the working directory (the stage writes reports/chips.json there)."""
-    params = ChipsParams(out=folder / out, link=link, skip_failed=skip_failed)
+    report_file = folder / "reports" / "chips.json"
+    params = ChipsParams(out=folder / out, report=report_file, link=link, skip_failed=skip_failed)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
-        report = chips.build(shared, params)
-    return Built(params.out, report, folder / chips.REPORT, shared)
+        report = chips.build(shared, params, report_file)
+    return Built(params.out, report, report_file, shared)
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +91,7 @@ def test_the_manifest_passes_its_schema_with_one_row_per_image_chip(built: Built
     assert list(zip(manifest["source"], manifest["chip_id"], strict=True)) == expected  # sorted, none missing
     assert set(manifest["crosswalk_set"]) == {"toolkit"}
     assert set(manifest["height"]) == set(manifest["width"]) == {TINY.chip_px}
-    assert sorted(p.name for p in built.out.iterdir()) == sorted([*ALL_SOURCES, chips.MANIFEST])
+    assert sorted(p.name for p in built.out.iterdir()) == sorted([*ALL_SOURCES, MANIFEST])
 
 
 def test_the_report_counts_chips_and_pixels_per_source(built: Built) -> None:
@@ -166,7 +169,7 @@ def files_of(folder: Path) -> dict[str, bytes]:
 
 def test_builds_are_byte_identical_in_process_and_on_a_local_cluster(built: Built, world: Path, tmp_path: Path) -> None:
     again = run_chips(tmp_path, shared_params(world, scheduler="local", workers=2))
-    assert (again.out / chips.MANIFEST).read_bytes() == (built.out / chips.MANIFEST).read_bytes()
+    assert (again.out / MANIFEST).read_bytes() == (built.out / MANIFEST).read_bytes()
     first, second = files_of(built.out), files_of(again.out)
     assert sorted(first) == sorted(second)
     labels = [name for name in first if "/labels/" in name]

@@ -7,7 +7,7 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from curation.cli import app
+from curation.cli.commands import app
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import yaml
 
-from curation.crosswalks import CrosswalkSet, check_sets, differences, load_set, main
-from curation.errors import LegendError, UnmappedCodesError
-from curation.remap import remap_raster
+from curation.core.errors import LegendError, UnmappedCodesError
+from curation.core.legends import CrosswalkSet, check_sets, load_set
+from curation.core.remap import remap_raster
+from curation.crosswalks.stage import differences, main
 
 ROOT = Path(__file__).resolve().parents[2]
 LEGENDS = ROOT / "curation" / "legends"

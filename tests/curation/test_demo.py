@@ -9,14 +9,14 @@ import pytest
 import rasterio
 from typer.testing import CliRunner
 
-from curation.cli import app
-from curation.crosswalks import CrosswalkSet
-from curation.demo import MARKER, build
-from curation.params import DemoParams
-from curation.remap import remap_raster
+from curation.cli.commands import app
+from curation.core.legends import CrosswalkSet
+from curation.core.remap import remap_raster
+from curation.demo.config import DemoParams
+from curation.demo.stage import MARKER, build
+from curation.demo.synth import S2_BANDS
 from curation.sources import SOURCES
 from curation.sources.base import ChipGrid
-from curation.synth import S2_BANDS
 
 ROOT = Path(__file__).resolve().parents[2]
 LEGENDS = ROOT / "curation" / "legends"

@@ -10,9 +10,17 @@ import pytest
 import rasterio
 from rasterio.crs import CRS
 
-from curation.inputs import SourceInput, chip_year, crs_name, list_chips, read_image, read_labels, source_inputs
+from curation.core.bands import S2_FILE_ORDER
+from curation.inputs.chip_refs import (
+    SourceInput,
+    chip_year,
+    crs_name,
+    list_chips,
+    read_image,
+    read_labels,
+    source_inputs,
+)
 from curation.sources.base import SourceError
-from curation.sources.chip_product import S2_FILE_ORDER
 from tests.curation.stage_world import (
     ALL_SOURCES,
     CHIP_PRODUCTS,

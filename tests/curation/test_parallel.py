@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from curation.parallel import run_tasks
-from curation.params import DaskParams
+from curation.core.parallel import run_tasks
+from curation.core.shared import DaskParams
 
 # Earlier items sleep longer, so on a cluster the last items finish first.
 ITEMS = [(value, 0.05 * (5 - value)) for value in range(6)]

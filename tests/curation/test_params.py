@@ -5,8 +5,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from curation.errors import ParamsError
-from curation.params import CrosswalksParams, SharedParams, check_all, known_sections, load_section
+from curation.core.errors import ParamsError
+from curation.core.params import all_sections, check_all, load_section
+from curation.core.shared import SharedParams
+from curation.crosswalks.config import CrosswalksParams
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,12 +24,12 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_project_params_are_valid() -> None:
     sections = check_all(ROOT / "params.yaml")
-    assert set(sections) == set(known_sections())
+    assert set(sections) == set(all_sections())
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
 def test_profiles_are_valid(profile: Path) -> None:
-    assert set(check_all(profile)) == set(known_sections())
+    assert set(check_all(profile)) == set(all_sections())
 
 
 def test_nested_keys_are_checked_with_suggestions(tmp_path: Path) -> None:

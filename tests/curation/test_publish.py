@@ -13,8 +13,8 @@ import polars as pl
 import pytest
 import yaml
 
-from curation.publish import verify_sums
-from curation.release_metadata import croissant_class_counts, croissant_problems, stac_class_counts, stac_problems
+from curation.publish.metadata import croissant_class_counts, croissant_problems, stac_class_counts, stac_problems
+from curation.publish.stage import verify_sums
 from curation.sources import SOURCES
 from tests.tiny_project import TinyProject, run
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from curation.release_card import write_card
-from curation.release_info import ReleaseInfo
+from curation.publish.card import write_card
+from curation.publish.info import ReleaseInfo
 from curation.sources import SOURCES
 
 CLASSES = ("ignore", "maize", "soybean", "rice", "wheat", "other")
@@ -267,7 +267,7 @@ def test_deterministic_and_atomic(release: Path, monkeypatch: pytest.MonkeyPatch
     def fail(fd: int) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("curation.io.os.fsync", fail)
+    monkeypatch.setattr("curation.core.io.os.fsync", fail)
     with pytest.raises(OSError, match="disk full"):
         write_card(release, make_info(None))
     assert path.read_bytes() == first  # an interrupted write leaves the previous card whole

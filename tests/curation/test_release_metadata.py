@@ -19,9 +19,10 @@ from rasterio.transform import from_origin
 from rasterio.warp import transform as warp_points
 from shapely.geometry import Point, shape
 
-from curation.release_croissant import spdx_licence
-from curation.release_info import ReleaseInfo
-from curation.release_metadata import (
+from curation.core.schemas import manifest_schema, subsets_schema
+from curation.publish.croissant import spdx_licence
+from curation.publish.info import ReleaseInfo
+from curation.publish.metadata import (
     croissant_class_counts,
     croissant_problems,
     stac_class_counts,
@@ -29,7 +30,6 @@ from curation.release_metadata import (
     write_croissant,
     write_stac,
 )
-from curation.schemas import manifest_schema, subsets_schema
 from curation.sources import SOURCES
 
 CLASSES = ("ignore", "maize", "soybean", "rice", "wheat", "other")

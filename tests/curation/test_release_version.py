@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from curation.errors import ProblemsError
-from curation.params import PublishParams
-from curation.publish import check_version
-from curation.release_version import bump_of, next_version, required_bump
+from curation.core.errors import ProblemsError
+from curation.publish.config import PublishParams
+from curation.publish.stage import check_version
+from curation.publish.version import bump_of, next_version, required_bump
 
 BASE: dict[str, Any] = {
     "crosswalks": "c1",

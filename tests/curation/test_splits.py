@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from curation import splits
+from curation.subsets import splits
 
 
 def square(x: float, y: float, side: float = 640.0) -> npt.NDArray[np.float64]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from curation.study_lists import accepted_names, list_bytes, list_name, read_list, read_published, write_list
+from curation.subsets.study_lists import accepted_names, list_bytes, list_name, read_list, read_published, write_list
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_SPLITS = ROOT.parent / "shared" / "reference" / "seed-splits"

@@ -12,11 +12,12 @@ import pytest
 import yaml
 from pyproj import Transformer
 
-from curation import subsets
-from curation.errors import CropharmonyError
-from curation.params import SubsetsParams, load_section
-from curation.schemas import class_column, failures, manifest_schema, subsets_schema
-from curation.study_lists import list_bytes, list_name, read_list
+from curation.core.errors import CropharmonyError
+from curation.core.params import load_section
+from curation.core.schemas import class_column, failures, manifest_schema, subsets_schema
+from curation.subsets import stage as subsets
+from curation.subsets.config import SubsetsParams
+from curation.subsets.study_lists import list_bytes, list_name, read_list
 
 ROOT = Path(__file__).resolve().parents[2]
 CLASSES = ["ignore", "maize", "soybean", "rice", "wheat", "other"]
@@ -87,6 +88,7 @@ def write_project(tmp: Path, manifest: pl.DataFrame, **subsets_params: Any) -> P
     raw["subsets"] = {
         "seed": 0, "train_sizes": [4, 10, 20], "test_size": 8, "block_m": 1920.0, "buffer_m": 640.0,
         "min_class_share": 0.01, "allow_smaller": False, "published": None, "out": str(tmp / "subsets"),
+        "report": str(tmp / "reports" / "subsets.json"),
         **subsets_params,
     }  # fmt: skip
     params = tmp / "params.yaml"

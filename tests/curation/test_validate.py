@@ -14,10 +14,11 @@ import pytest
 import rasterio
 from shapely.geometry import Polygon
 
-from curation import validate
-from curation.errors import ProblemsError
-from curation.params import SharedParams, ValidateParams
-from curation.schemas import LABEL_HISTOGRAMS_SCHEMA, failures
+from curation.core.errors import ProblemsError
+from curation.core.schemas import LABEL_HISTOGRAMS_SCHEMA, failures
+from curation.core.shared import SharedParams
+from curation.validate import stage as validate
+from curation.validate.config import ValidateParams
 from tests.curation.stage_world import (
     ALL_SOURCES,
     LEGENDS,

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from curation.params import SharedParams, load_section
+from curation.core.params import load_section
+from curation.core.shared import SharedParams
 from training.config import TrainParams
 
 from .world import BANDS, SOURCES

@@ -10,7 +10,7 @@ import torch
 import torchgeo.models
 import torchvision.models
 
-from curation.errors import ParamsError
+from curation.core.errors import ParamsError
 from training.backbones import BACKBONES, MATRIX_BACKBONES, Normalizer, get_backbone
 
 from .world import BANDS as FILE_BANDS

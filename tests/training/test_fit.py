@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from curation.params import SharedParams
-from curation.schemas import TRANSFER_SCHEMA, failures
+from curation.core.schemas import TRANSFER_SCHEMA, failures
+from curation.core.shared import SharedParams
 from training.config import EvaluateParams, TrainParams
 from training.evaluate import MissingRunsError, evaluate_entry
 from training.report import run_report

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from curation.errors import ParamsError
+from curation.core.errors import ParamsError
 from training.config import TrainParams
 from training.plans import hold_out, plan_entry
 

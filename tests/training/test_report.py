@@ -10,8 +10,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from curation.errors import ProblemsError
-from curation.schemas import TRANSFER_SCHEMA, failures
+from curation.core.errors import ProblemsError
+from curation.core.schemas import TRANSFER_SCHEMA, failures
 from training.report import main, run_report
 
 SOURCES = ("cdl", "eurocrops", "nccm")
@@ -235,7 +235,7 @@ def test_entry_without_metrics_is_named(evals: Path, tmp_path: Path) -> None:
 
 
 def write_params(path: Path, evals: Path, out: Path) -> Path:
-    text = f"report:\n  evals: {evals}\n  out: {out}\n  heatmap_metric: miou\n  curve_metric: oa\n"
+    text = f"evaluate:\n  out: {evals}\nreport:\n  out: {out}\n  heatmap_metric: miou\n  curve_metric: oa\n"
     path.write_text(text, encoding="utf-8")
     return path
 

@@ -14,16 +14,9 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from rasterio.warp import transform
 
-from curation.errors import CropharmonyError
-from curation.sources.base import (
-    Bounds,
-    ChipGrid,
-    LabelSource,
-    SourceError,
-    SourceInfo,
-    format_bounds,
-    intersects,
-)
+from curation.core.errors import CropharmonyError
+from curation.core.registry import SourceInfo
+from curation.sources.base import Bounds, ChipGrid, LabelSource, SourceError, format_bounds, intersects
 
 UTM = CRS.from_epsg(32633)
 

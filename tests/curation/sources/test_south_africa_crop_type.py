@@ -14,9 +14,11 @@ from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.warp import calculate_default_transform, reproject
 
+from curation.core.bands import S2_FILE_ORDER
+from curation.core.geotiff import write_geotiff
+from curation.demo.writers import write_sact_field as write_field
 from curation.sources import ChipGrid, SourceError, get_source
-from curation.sources.chip_product import S2_FILE_ORDER, write_geotiff
-from curation.sources.south_africa_crop_type import SouthAfricaCropType, write_field
+from curation.sources.south_africa_crop_type import SouthAfricaCropType
 
 ROOT = Path(__file__).resolve().parents[2] / "data" / "south_africa_crop_type"
 

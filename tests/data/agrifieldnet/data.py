@@ -17,8 +17,8 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from curation.sources.agrifieldnet import write_field
-from curation.sources.chip_product import S2_FILE_ORDER
+from curation.core.bands import S2_FILE_ORDER
+from curation.demo.writers import write_agrifieldnet_field as write_field
 
 SIZE = 16
 RES = 10.0

@@ -17,8 +17,9 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from curation.sources.chip_product import S2_FILE_ORDER, write_geotiff
-from curation.sources.south_africa_crop_type import write_field
+from curation.core.bands import S2_FILE_ORDER
+from curation.core.geotiff import write_geotiff
+from curation.demo.writers import write_sact_field as write_field
 
 SIZE = 16
 RES = 10.0

@@ -1,0 +1,235 @@
+"""Stage `chips`: for every image chip, the harmonized label chip cut on its own grid, and one manifest row.
+
+Each chip is one Dask task: read the image (or assemble it from a chip product), read the native labels on the
+image's grid, remap them through the active crosswalk's lookup table, write `<source>/labels/<chip_id>.tif` beside
+a copy (or hard link) of the image, and return the manifest row. Everything is written into a temporary folder
+renamed over `chips.out` at the end, so a failed run leaves the previous output (or none), never half of one.
+Tasks write to that folder directly, so a remote cluster needs it on a shared filesystem.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import rasterio
+from rasterio.crs import CRS
+from rasterio.warp import transform as warp_points
+
+from curation.chips.config import ChipsParams
+from curation.core.artifacts import MANIFEST, Artifacts
+from curation.core.bands import S2_FILE_ORDER
+from curation.core.errors import CropharmonyError, Problem, ProblemsError
+from curation.core.geotiff import write_geotiff
+from curation.core.io import atomic_write_json, atomic_write_parquet, place_file, stage_output
+from curation.core.parallel import run_tasks
+from curation.core.params import load_section
+from curation.core.registry import source_info, source_names
+from curation.core.remap import remap_raster
+from curation.core.runner import run_stage
+from curation.core.schemas import class_column, failures, image_chips_schema, manifest_schema, rows_frame
+from curation.core.shared import SharedParams
+from curation.inputs.chip_refs import ChipImage, crs_name, list_chips, read_image, read_labels, source_inputs
+from curation.inputs.facts import ChipTask, crosswalk_set, failure_problem, image_row, problem_from
+from curation.sources.base import ChipGrid
+from curation.sources.chip_product import ZERO_FILLED_TAG
+
+WGS84 = CRS.from_epsg(4326)
+
+
+@dataclass(frozen=True)
+class CutTask:
+    """One chip to cut, and where its files go."""
+
+    chip: ChipTask
+    out: Path  # the temporary output folder
+    link: str
+
+
+@dataclass
+class CutResult:
+    """A manifest row and the image facts of one chip, or the problems that stopped it."""
+
+    source: str
+    chip_id: str
+    row: dict[str, Any] | None = None
+    image: dict[str, Any] | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+def grid_text(grid: ChipGrid) -> str:
+    """A grid as comparable text: CRS, transform (rounded to micro-units) and size."""
+    t = grid.transform
+    numbers = ",".join(f"{v:.6f}" for v in (t.a, t.b, t.c, t.d, t.e, t.f))
+    return f"{crs_name(grid.crs)}|{numbers}|{grid.height}x{grid.width}"
+
+
+def _place_image(task: CutTask, image: ChipImage, path: Path) -> None:
+    source = task.chip.ref
+    if source.image is None:
+        tags = {ZERO_FILLED_TAG: ",".join(image.zero_filled), "CROPHARMONY_SOURCE": source.source.name}
+        write_geotiff(path, image.data, image.grid.crs, image.grid.transform, S2_FILE_ORDER, tags)
+        return
+    place_file(source.image, path, task.link)
+
+
+def cut_chip(task: CutTask) -> CutResult:
+    """Cut one chip's label, write both files and return its manifest row (runs on workers)."""
+    ref = task.chip.ref
+    name = ref.source.name
+    result = CutResult(name, ref.chip_id)
+    try:
+        image = read_image(ref)
+        result.image = image_row(task.chip, image)
+        if image.grid.crs is None or image.grid.transform.is_identity:
+            return result  # the image schema reports the missing CRS or transform
+        classes = remap_raster(read_labels(ref, image.grid), task.chip.crosswalk, where=task.chip.file)
+    except CropharmonyError as exc:
+        result.problems.append(problem_from(exc, task.chip.file))
+        return result
+    taxonomy = crosswalk_set(task.chip.legends_dir, task.chip.crosswalk_set).taxonomy
+    relative_image = Path(name) / "images" / f"{ref.chip_id}.tif"
+    relative_label = Path(name) / "labels" / f"{ref.chip_id}.tif"
+    _place_image(task, image, task.out / relative_image)
+    tags = {
+        "CROPHARMONY_CROSSWALK_SET": task.chip.crosswalk_set,
+        "CROPHARMONY_CLASSES": ",".join(f"{i}={n}" for i, n in zip(taxonomy.ids, taxonomy.names, strict=True)),
+    }
+    write_geotiff(task.out / relative_label, classes, image.grid.crs, image.grid.transform, ("class",), tags)
+    with rasterio.open(task.out / relative_label) as label:
+        label_grid = ChipGrid(label.crs, label.transform, label.width, label.height)
+    counts = np.bincount(classes.ravel(), minlength=taxonomy.size).astype(np.int64)
+    minx, miny, maxx, maxy = image.grid.bounds
+    lon, lat = warp_points(image.grid.crs, WGS84, [(minx + maxx) / 2], [(miny + maxy) / 2])
+    info = source_info(name)
+    present = counts[1:]
+    result.row = {
+        "chip_id": ref.chip_id,
+        "source": name,
+        "region": info.region,
+        "continent": info.continent,
+        "year": ref.year,
+        "crs": crs_name(image.grid.crs),
+        "minx": float(minx),
+        "miny": float(miny),
+        "maxx": float(maxx),
+        "maxy": float(maxy),
+        "lon": round(float(lon[0]), 7),
+        "lat": round(float(lat[0]), 7),
+        "height": image.grid.height,
+        "width": image.grid.width,
+        **{class_column(n): int(c) for n, c in zip(taxonomy.names, counts, strict=True)},
+        "dominant": taxonomy.names[int(np.argmax(present)) + 1] if present.any() else taxonomy.names[0],
+        "image_path": relative_image.as_posix(),
+        "label_path": relative_label.as_posix(),
+        "grid": grid_text(image.grid),
+        "label_grid": grid_text(label_grid),
+        "crosswalk_set": task.chip.crosswalk_set,
+    }
+    return result
+
+
+def build(shared: SharedParams, params: ChipsParams, report_path: Path) -> dict[str, Any]:
+    """Cut every chip of every source into `params.out` (atomically), write the report; returns the report."""
+    crosswalks = crosswalk_set(shared.legends_dir, shared.crosswalk_set)
+    with stage_output(params.out) as tmp:
+        problems: list[Problem] = []
+        tasks: list[CutTask] = []
+        for source in source_inputs(shared):
+            try:
+                refs = list_chips(source)
+            except CropharmonyError as exc:
+                problems.append(problem_from(exc, str(source.images or source.labels)))
+                continue
+            tasks += [
+                CutTask(ChipTask(ref, shared.legends_dir, shared.crosswalk_set, shared.bands), tmp, params.link)
+                for ref in refs
+            ]
+        if problems:
+            raise ProblemsError("chips: cannot list the image chips", problems)
+        results = run_tasks(cut_chip, tasks, shared.dask, "chips")
+        failed = _failed_chips(results, shared)
+        for name, chip_id in failed:  # cut before the image schema ran: leave none of their files behind
+            for kind in ("images", "labels"):
+                (tmp / name / kind / f"{chip_id}.tif").unlink(missing_ok=True)
+        rows = [r.row for r in results if r.row is not None and (r.source, r.chip_id) not in failed]
+        if failed and not params.skip_failed:
+            listed = [p for chip_problems in failed.values() for p in chip_problems]
+            raise ProblemsError(
+                f"chips: {len(failed)} chip(s) break a rule (set chips.skip_failed: true to leave them out)", listed
+            )
+        manifest = _manifest(rows, crosswalks.taxonomy.names)
+        atomic_write_parquet(tmp / MANIFEST, manifest)
+    report = _report(manifest, failed, shared.crosswalk_set)
+    atomic_write_json(report_path, report)
+    return report
+
+
+def _failed_chips(results: list[CutResult], shared: SharedParams) -> dict[tuple[str, str], list[Problem]]:
+    """Problems per chip: reader errors, and image facts that break the image-chip schema."""
+    failed: dict[tuple[str, str], list[Problem]] = {}
+    for result in results:
+        if result.problems:
+            failed[(result.source, result.chip_id)] = list(result.problems)
+    images = [r.image for r in results if r.image is not None]
+    schema = image_chips_schema(len(shared.bands), shared.chip_px, shared.resolution_m)
+    if images:
+        table = rows_frame(images, schema)
+        for failure in failures(table, schema):
+            row = table.row(failure.row, named=True) if failure.row is not None else None
+            if row is None:
+                continue
+            key = (row["source"], row["chip_id"])
+            fix = "run the validate stage for the details and fixes"
+            failed.setdefault(key, []).append(failure_problem(failure, table, "file", {"": fix}, {}, {}))
+    for result in results:
+        if result.row is None and result.image is not None and (result.source, result.chip_id) not in failed:
+            failed[(result.source, result.chip_id)] = [
+                Problem(str(result.image["file"]), "georeferenced", "no CRS or transform", "write the chip with both")
+            ]
+    return failed
+
+
+def _manifest(rows: list[dict[str, Any]], class_names: tuple[str, ...]) -> pl.DataFrame:
+    schema = manifest_schema(class_names, list(source_names()))
+    table = rows_frame(rows, schema).sort("source", "chip_id")
+    broken = failures(table, schema)
+    if broken:
+        raise ProblemsError(
+            "chips: the manifest breaks its schema (a bug: please report it)",
+            [Problem(MANIFEST, f.rule, f"row {f.row}: {f.value}", "report it with this message") for f in broken],
+        )
+    return table
+
+
+def _report(manifest: pl.DataFrame, failed: dict[tuple[str, str], list[Problem]], set_name: str) -> dict[str, Any]:
+    counts = [c for c in manifest.columns if c.startswith("px_")]
+    per_source = manifest.group_by("source").agg(pl.len().alias("chips"), *[pl.col(c).sum() for c in counts])
+    sources: dict[str, Any] = {
+        row["source"]: {"chips": row["chips"], "pixels": {c.removeprefix("px_"): row[c] for c in counts}}
+        for row in per_source.sort("source").iter_rows(named=True)
+    }
+    skipped = [
+        {"source": source, "chip_id": chip_id, "problems": [str(p) for p in problems]}
+        for (source, chip_id), problems in sorted(failed.items())
+    ]
+    return {"crosswalk_set": set_name, "chips": manifest.height, "sources": sources, "skipped": skipped}
+
+
+def _run(args: argparse.Namespace) -> str:
+    artifacts = Artifacts.load(args.params)
+    shared = load_section(SharedParams, args.params)
+    params = load_section(ChipsParams, args.params)
+    report_path = artifacts.chips_report.path
+    report = build(shared, params, report_path)
+    skipped = f", {len(report['skipped'])} skipped (see {report_path})" if report["skipped"] else ""
+    return f"chips: {report['chips']} chips of {len(report['sources'])} sources in {params.out}{skipped}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """DVC stage entry point."""
+    run_stage("chips", _run, argv)

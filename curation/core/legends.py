@@ -1,0 +1,271 @@
+"""Load and validate crosswalk sets: taxonomy, per-source legend rules, one CSV per source.
+
+A set is a folder: `toolkit` is `<legends_dir>/` itself, any other set (e.g. `paper`) is `<legends_dir>/<set>/`.
+`target.csv` and `sources.csv` come from `<legends_dir>/` unless the set folder has its own.
+Every problem in every file is collected before anything is raised.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import numpy as np
+import pandera.polars as pa
+import polars as pl
+from pandera.errors import SchemaErrors
+
+from curation.core.errors import LegendError, Problem
+from curation.core.remap import Crosswalk, Taxonomy
+from curation.core.schemas import SOURCE_LEGENDS_SCHEMA, TARGET_SCHEMA, crosswalk_schema
+
+TOOLKIT = "toolkit"
+
+# rule name in the schema -> (what the rule says, how to fix a breach)
+_RULES = {
+    "integer": ("code is a non-negative integer", "write the code as digits only"),
+    "unique code": ("unique code", "keep one row per code"),
+    "unique id": ("unique class id", "give each class its own id"),
+    "non-empty name": ("non-empty name", "give the code its official name"),
+    "field_uniqueness": ("unique value", "keep one row per value"),
+    "not_nullable": ("required value", "fill the cell"),
+    "column_in_schema": ("known column", "remove the column"),
+    "column_in_dataframe": ("required column", "add the column"),
+    "10-digit code": ("HCAT code has 10 digits", "use the full 10-digit HCAT code (or 0 for no code)"),
+    "class name": ("class name is lower_snake_case", "rename the class"),
+    "hex colour": ("colour is #rrggbb", "write the colour as #rrggbb"),
+    "id 0 is ignore": ("class id 0 is 'ignore' (skipped by loss and metrics)", "give id 0 the name 'ignore'"),
+    "ignore is id 0": ("'ignore' has id 0", "give 'ignore' id 0"),
+    "source name": ("source name is lower_snake_case", "rename the source"),
+    "crosswalk file": (
+        "crosswalk is a file name <name>.csv",
+        "name a crosswalk file of the set folder, or leave it empty",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SourceLegend:
+    """How one source's codes are matched and which values are legal (a row of sources.csv)."""
+
+    source: str
+    match: Literal["exact", "prefix"]
+    min_code: int
+    max_code: int
+    digits: int | None
+    legend: str
+    crosswalk: str  # the file of the source's crosswalk in each set (another source's, when they share a legend)
+
+
+@dataclass(frozen=True)
+class CrosswalkSet:
+    """A validated set of crosswalks, one per source, sharing one taxonomy."""
+
+    name: str
+    directory: Path
+    taxonomy: Taxonomy
+    legends: Mapping[str, SourceLegend]
+    crosswalks: Mapping[str, Crosswalk]
+
+    def __getitem__(self, source: str) -> Crosswalk:
+        if source not in self.crosswalks:
+            known = ", ".join(self.crosswalks)
+            raise KeyError(f"crosswalk set '{self.name}' has no source '{source}' (known: {known})")
+        return self.crosswalks[source]
+
+
+def set_directory(legends_dir: Path, set_name: str) -> Path:
+    """Folder of a crosswalk set."""
+    return legends_dir if set_name == TOOLKIT else legends_dir / set_name
+
+
+def _read_table(path: Path, problems: list[Problem]) -> pl.DataFrame | None:
+    if not path.is_file():
+        problems.append(Problem(str(path), "file exists", "no such file", "create it (see curation/legends/README.md)"))
+        return None
+    try:
+        return pl.read_csv(path, infer_schema=False)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        problems.append(Problem(str(path), "readable CSV", str(exc).splitlines()[0], "fix the CSV syntax"))
+        return None
+
+
+def _schema_problems(frame: pl.DataFrame, schema: pa.DataFrameSchema, path: Path) -> list[Problem]:
+    try:
+        schema.validate(frame, lazy=True)
+    except SchemaErrors as exc:
+        problems = []
+        for row in exc.failure_cases.iter_rows(named=True):
+            check = str(row["check"])
+            if check.startswith("code range"):
+                rule, fix = check, "use a code of the source's official legend (ranges in sources.csv)"
+            else:
+                rule, fix = _RULES.get(check, (check, "see the schema in curation/schemas.py"))
+            if check.startswith("isin("):
+                allowed = ", ".join(str(v) for v in ast.literal_eval(check[len("isin(") : -1]))
+                rule, fix = f"known {row['column']}", f"use one of: {allowed}"
+            where = f"{path}:{row['index'] + 2}" if row["index"] is not None else str(path)
+            column = f"column '{row['column']}' " if row["schema_context"] == "Column" else ""
+            problems.append(Problem(where, rule, f"{column}value {row['failure_case']!r}", fix))
+        return problems
+    return []
+
+
+def load_taxonomy(path: Path) -> Taxonomy:
+    """Read and validate target.csv."""
+    problems: list[Problem] = []
+    taxonomy = _taxonomy(path, problems)
+    if taxonomy is None:
+        raise LegendError(f"taxonomy {path} is invalid", problems)
+    return taxonomy
+
+
+def _taxonomy(path: Path, problems: list[Problem]) -> Taxonomy | None:
+    frame = _read_table(path, problems)
+    if frame is None:
+        return None
+    found = _schema_problems(frame, TARGET_SCHEMA, path)
+    problems += found
+    if found:
+        return None
+    frame = frame.with_columns(pl.col("id").cast(pl.Int64)).sort("id")
+    return Taxonomy(
+        ids=tuple(frame.get_column("id").to_list()),
+        names=tuple(frame.get_column("name").to_list()),
+        colors=tuple(frame.get_column("color").to_list()),
+    )
+
+
+def _source_legends(path: Path, problems: list[Problem]) -> dict[str, SourceLegend] | None:
+    frame = _read_table(path, problems)
+    if frame is None:
+        return None
+    found = _schema_problems(frame, SOURCE_LEGENDS_SCHEMA, path)
+    problems += found
+    if found:
+        return None
+    return {
+        row["source"]: SourceLegend(
+            source=row["source"],
+            match=cast(Literal["exact", "prefix"], row["match"]),
+            min_code=int(row["min_code"]),
+            max_code=int(row["max_code"]),
+            digits=int(row["digits"]) if row["digits"] else None,
+            legend=row["legend"],
+            crosswalk=row.get("crosswalk") or f"{row['source']}.csv",
+        )
+        for row in frame.iter_rows(named=True)
+    }
+
+
+def _crosswalk(
+    path: Path, set_name: str, legend: SourceLegend, taxonomy: Taxonomy, problems: list[Problem]
+) -> Crosswalk | None:
+    frame = _read_table(path, problems)
+    if frame is None:
+        return None
+    schema = crosswalk_schema(legend.source, taxonomy.names, legend.min_code, legend.max_code, legend.digits)
+    found = _schema_problems(frame, schema, path)
+    problems += found
+    if found:
+        return None
+    frame = frame.with_columns(pl.col("code").cast(pl.Int64)).sort("code")
+    notes = frame.get_column("note").fill_null("").to_list() if "note" in frame.columns else [""] * frame.height
+    return Crosswalk(
+        source=legend.source,
+        path=str(path),
+        set_name=set_name,
+        match=legend.match,
+        digits=legend.digits,
+        codes=frame.get_column("code").to_numpy().astype(np.int64),
+        names=tuple(frame.get_column("name").to_list()),
+        targets=np.array([taxonomy.id_of(t) for t in frame.get_column("target").to_list()], dtype=np.uint8),
+        taxonomy=taxonomy,
+        notes=tuple(notes),
+    )
+
+
+def _load_set(legends_dir: Path, set_name: str, problems: list[Problem]) -> CrosswalkSet | None:
+    directory = set_directory(legends_dir, set_name)
+    if not directory.is_dir():
+        others = sorted(p.name for p in legends_dir.iterdir() if p.is_dir()) if legends_dir.is_dir() else []
+        problems.append(
+            Problem(
+                str(directory),
+                "crosswalk set exists",
+                f"no folder for set '{set_name}'",
+                f"choose one of {', '.join([TOOLKIT, *others])} or create the folder",
+            )
+        )
+        return None
+
+    def shared(name: str) -> Path:
+        own = directory / name
+        return own if own.is_file() else legends_dir / name
+
+    n_before = len(problems)
+    taxonomy = _taxonomy(shared("target.csv"), problems)
+    legends = _source_legends(shared("sources.csv"), problems)
+    if taxonomy is None or legends is None:
+        return None
+    crosswalks = {}
+    for source, legend in legends.items():
+        crosswalk = _crosswalk(directory / legend.crosswalk, set_name, legend, taxonomy, problems)
+        if crosswalk is not None:
+            crosswalks[source] = crosswalk
+    if len(problems) > n_before:
+        return None
+    return CrosswalkSet(set_name, directory, taxonomy, legends, crosswalks)
+
+
+def load_set(legends_dir: Path, set_name: str) -> CrosswalkSet:
+    """Load and validate one set, raising one error that lists every problem."""
+    return check_sets(legends_dir, [set_name])[set_name]
+
+
+def check_sets(legends_dir: Path, set_names: Iterable[str]) -> dict[str, CrosswalkSet]:
+    """Load and validate several sets; every problem across all of them is raised together."""
+    problems: list[Problem] = []
+    sets = {}
+    for name in set_names:
+        loaded = _load_set(legends_dir, name, problems)
+        if loaded is not None:
+            sets[name] = loaded
+    if problems:
+        raise LegendError("crosswalks are invalid", problems)
+    return sets
+
+
+def differences(first: CrosswalkSet, second: CrosswalkSet) -> list[dict[str, Any]]:
+    """Codes whose harmonized class differs between two sets, source by source."""
+    rows = []
+    for source, a in first.crosswalks.items():
+        b = second.crosswalks.get(source)
+        if b is None:
+            continue
+        codes = np.union1d(a.codes, b.codes)
+        ta, tb = a.resolve(codes), b.resolve(codes)
+        for code, x, y in zip(codes.tolist(), ta.tolist(), tb.tolist(), strict=True):
+            if x != y:
+                rows.append(
+                    {
+                        "source": source,
+                        "code": code,
+                        "name": _name_of(a, code) or _name_of(b, code),
+                        first.name: _class_name(first.taxonomy, x),
+                        second.name: _class_name(second.taxonomy, y),
+                    }
+                )
+    return rows
+
+
+def _name_of(crosswalk: Crosswalk, code: int) -> str:
+    idx = int(np.searchsorted(crosswalk.codes, code))
+    return crosswalk.names[idx] if idx < len(crosswalk.codes) and crosswalk.codes[idx] == code else ""
+
+
+def _class_name(taxonomy: Taxonomy, class_id: int) -> str:
+    return taxonomy.names[taxonomy.ids.index(class_id)] if class_id in taxonomy.ids else "(unmapped)"

@@ -1,0 +1,65 @@
+"""The one entry point of every stage: arguments, declared params, and errors as messages, not tracebacks."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from curation.core.errors import CropharmonyError, report_and_exit
+from curation.core.params import DEFAULT_PARAMS, reading_for
+from curation.core.stages import BY_NAME
+
+Entry = tuple[str, str, str, str | int]
+"""A `train.matrix` entry: protocol, backbone, source, size (`all` or a value per axis)."""
+
+MATRIX_OPTIONS = (
+    ("--protocol", "a protocol of train.protocols, or all"),
+    ("--backbone", "ssl4eo, satlas, imagenet, or all"),
+    ("--source", "a source of shared.sources, or all"),
+    ("--size", "k target chips (0 for protocols without), or all"),
+)
+
+
+def matrix_entry(args: argparse.Namespace) -> Entry:
+    """The matrix entry of a parsed command line."""
+    size: str | int = args.size if args.size == "all" else int(args.size)
+    return (args.protocol, args.backbone, args.source, size)
+
+
+def output_option(parser: argparse.ArgumentParser) -> None:
+    """`--out`: write a matrix entry somewhere else than `<out>/<entry>` (a one-off run)."""
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: <out>/<entry>)")
+
+
+def run_stage(
+    name: str,
+    body: Callable[[argparse.Namespace], str | None],
+    argv: list[str] | None = None,
+    options: Callable[[argparse.ArgumentParser], object] | None = None,
+) -> None:
+    """Parse `--params` (and a matrix entry, and the stage's own options), run `body`, print what it returns.
+
+    `body` runs with the stage's params declaration in force (a read it does not declare is an error), and a
+    toolkit error ends the process with its message and exit status 1.
+    """
+    stage = BY_NAME[name]
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {stage.module}",
+        description=stage.summary,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS, help="params.yaml to read")
+    if stage.matrix:
+        for flag, text in MATRIX_OPTIONS:
+            parser.add_argument(flag, default="all", help=text)
+    if options is not None:
+        options(parser)
+    args = parser.parse_args(argv)
+    try:
+        with reading_for(name):
+            message = body(args)
+    except CropharmonyError as error:
+        report_and_exit(error)
+    if message:
+        print(message)

@@ -1,0 +1,1 @@
+"""Stage `crosswalks`: validate the crosswalk sets and compare them (`python -m curation.crosswalks`)."""

@@ -1,0 +1,107 @@
+"""Writers of the chip products in their native layouts (the demo world and the tests' fixtures use them).
+
+The layouts are the readers' (`label_path`, `band_path` ... in each reader module), so what is written here is
+exactly what the readers find.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from affine import Affine
+from rasterio.crs import CRS
+
+from curation.core.bands import S2_FILE_ORDER
+from curation.core.errors import SourceError
+from curation.core.geotiff import write_geotiff
+from curation.sources.agrifieldnet import FIELD_IDS_SUFFIX, ID_RE, AgriFieldNet, band_path, label_path
+from curation.sources.south_africa_crop_type import FIELD_RE, SouthAfricaCropType, labels_dir, normalize_date
+from curation.sources.south_africa_crop_type import band_path as sact_band_path
+
+
+def check_field_arrays(labels: npt.NDArray[np.generic], image: npt.NDArray[np.generic], field_id: str) -> None:
+    """Refuse a field's arrays unless labels are (H, W) and the image (13, H, W)."""
+    if labels.ndim != 2 or image.shape != (len(S2_FILE_ORDER), *labels.shape):
+        raise SourceError(
+            f"field {field_id}",
+            "array shapes",
+            f"labels {labels.shape} and image {image.shape} must be (H, W) and ({len(S2_FILE_ORDER)}, H, W)",
+            "pass the 13-band stack in S2_FILE_ORDER",
+        )
+
+
+def _write_bands(
+    image: npt.NDArray[np.uint16], bands: tuple[str, ...], path_of: Callable[[str], Path], crs: CRS | str | int,
+    transform: Affine,
+) -> None:  # fmt: skip
+    for band in bands:
+        write_geotiff(path_of(band), image[S2_FILE_ORDER.index(band)].astype(np.uint16), crs, transform)
+
+
+def write_sact_field(
+    root: Path,
+    field_id: str,
+    date: str,
+    labels: npt.NDArray[np.uint8],
+    image: npt.NDArray[np.uint16],
+    crs: CRS | str | int,
+    transform: Affine,
+) -> None:
+    """Write one field in the native layout: its label raster and the 12 band files of one date (B10 dropped).
+
+    Args:
+        root: the product root (created when missing).
+        field_id: digits, as in the product (e.g. "2199").
+        date: the imagery date, YYYY_MM_DD or YYYY-MM-DD.
+        labels: (H, W) uint8 class codes 0..9.
+        image: (13, H, W) uint16 in S2_FILE_ORDER; the B10 plane is not written.
+        crs: the field's CRS (a UTM zone in the product).
+        transform: the field's affine transform (10 m pixels in the product).
+    """
+    if not FIELD_RE.match(field_id):
+        raise SourceError(f"field {field_id!r}", "field id", "the product's field ids are digits", "use e.g. '2199'")
+    day = normalize_date(date)
+    check_field_arrays(labels, image, field_id)
+    write_geotiff(labels_dir(root) / f"{field_id}.tif", labels.astype(np.uint8), crs, transform)
+    bands = SouthAfricaCropType.native_bands()
+    _write_bands(image, bands, lambda band: sact_band_path(root, field_id, day, band), crs, transform)
+
+
+def write_agrifieldnet_field(
+    root: Path,
+    field_id: str,
+    labels: npt.NDArray[np.uint8],
+    image: npt.NDArray[np.uint16],
+    crs: CRS | str | int,
+    transform: Affine,
+) -> None:
+    """Write one chip in the native layout: label raster, field-id raster beside it and 12 band files (no B10).
+
+    Args:
+        root: the product root (created when missing).
+        field_id: the 5-character chip id of the product (lower-case letters and digits, e.g. "f2eb7").
+        labels: (H, W) uint8 class codes (0 No-Data, 1..36).
+        image: (13, H, W) uint16 in S2_FILE_ORDER; the B10 plane is not written.
+        crs: the chip's CRS (a UTM zone in the product).
+        transform: the chip's affine transform (10 m pixels in the product).
+    """
+    if not ID_RE.match(field_id):
+        raise SourceError(
+            f"field {field_id!r}", "chip id", "the product's ids are 5 lower-case letters or digits", "use e.g. 'f2eb7'"
+        )
+    check_field_arrays(labels, image, field_id)
+    labels_file = label_path(root, field_id)
+    write_geotiff(labels_file, labels.astype(np.uint8), crs, transform)
+    field_ids = labels_file.with_name(f"{labels_file.stem}{FIELD_IDS_SUFFIX}.tif")
+    write_geotiff(field_ids, _field_numbers(labels), crs, transform)
+    _write_bands(image, AgriFieldNet.native_bands(), lambda band: band_path(root, field_id, band), crs, transform)
+
+
+def _field_numbers(labels: npt.NDArray[np.generic]) -> npt.NDArray[np.uint16]:
+    """A field number per labelled pixel (1 + rank of its class among the chip's classes), 0 where unlabelled."""
+    codes = np.unique(labels[labels != 0])
+    ranks = np.searchsorted(codes, labels) + 1
+    return np.where(labels != 0, ranks, 0).astype(np.uint16)

@@ -1,0 +1,34 @@
+"""Params of the `subsets` stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field, field_validator
+
+from curation.core.params import Section, register
+
+
+@register
+class SubsetsParams(Section):
+    """The `subsets` stage: size-normalized, stratified, spatially blocked train and test sets per source."""
+
+    section: ClassVar[str] = "subsets"
+    seed: int
+    train_sizes: tuple[int, ...]  # nested training sets (the study: 10, 100, 900)
+    test_size: int = Field(ge=1)  # the study: 100
+    block_m: float = Field(gt=0)  # side of the square spatial blocks, in metres
+    buffer_m: float = Field(ge=0)  # minimum distance between any training and any test chip, in metres
+    min_class_share: float = Field(gt=0.0, le=1.0)  # a chip contains a class when it covers this share of its pixels
+    allow_smaller: bool  # true: a pool too small for a size gives a smaller set (reported) instead of failing
+    published: Path | None  # folder of the study's lists (sentinel2_<dataset>_subsampled_*.csv) to use instead
+    out: Path  # data/subsets
+    report: Path  # reports/subsets.json
+
+    @field_validator("train_sizes")
+    @classmethod
+    def _increasing(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(k < 1 for k in value) or list(value) != sorted(set(value)):
+            raise ValueError("list positive, strictly increasing sizes (e.g. [10, 100, 900])")
+        return value

@@ -1,0 +1,147 @@
+"""The study's chip lists (`sentinel2_<dataset>_subsampled_<name>.csv`): read them, and write ours in their format.
+
+The format, as published in yichiac/crop-type-transfer-learning: a literal `Test` header row (optional on reading),
+then one chip file name (`<chip_id>.tif`) per row, CRLF line ends. Names: `_test`, `_100_train`, and `_<k>` for
+the other training sizes; on reading both `_<k>` and `_<k>_train` are accepted for every k.
+The study's training lists are not nested (its 10-chip lists lie mostly outside its 100-chip lists): reading reports
+that as a quirk rather than an error, so the published splits can be reproduced as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+
+from curation.core.errors import Problem, shorten
+from curation.core.io import atomic_write_bytes
+
+HEADER = "Test"
+SUFFIX = ".tif"
+SHOWN = 5  # ids named in an error before "+N more"
+
+
+def set_name(split: str, size: int) -> str:
+    """The study's name of a set: `test`, `100_train`, or the size alone."""
+    if split == "test":
+        return "test"
+    return "100_train" if size == 100 else str(size)
+
+
+def list_name(study_name: str, split: str, size: int) -> str:
+    """File name of one set's list, as the study names it."""
+    return f"sentinel2_{study_name}_subsampled_{set_name(split, size)}.csv"
+
+
+def accepted_names(study_name: str, split: str, size: int) -> list[str]:
+    """File names accepted on reading, the study's own first."""
+    names = [list_name(study_name, split, size)]
+    if split == "train":
+        names += [f"sentinel2_{study_name}_subsampled_{k}.csv" for k in (f"{size}_train", str(size))]
+    return list(dict.fromkeys(names))
+
+
+def read_list(path: Path) -> list[str]:
+    """Chip ids of one list, in file order: header row dropped, blank rows skipped, `.tif` stripped."""
+    rows = [row.strip().strip('"') for row in path.read_text(encoding="utf-8-sig").splitlines()]
+    rows = [row for row in rows if row]
+    if rows and rows[0] == HEADER:
+        rows = rows[1:]
+    return [row.removesuffix(SUFFIX) for row in rows]
+
+
+def list_bytes(chip_ids: Sequence[str]) -> bytes:
+    """A list in the study's format (header row, CRLF), so the study's loaders read ours unchanged."""
+    return "".join(f"{row}\r\n" for row in [HEADER, *(f"{c}{SUFFIX}" for c in chip_ids)]).encode("utf-8")
+
+
+def write_list(path: Path, chip_ids: Sequence[str]) -> None:
+    """Write one list atomically."""
+    atomic_write_bytes(path, list_bytes(chip_ids))
+
+
+@dataclass(frozen=True)
+class Published:
+    """One source's published sets: chip ids in list order, the files they came from, and the quirks found."""
+
+    test: list[str]
+    train: dict[int, list[str]]
+    files: dict[str, str]  # set name -> file
+    quirks: list[str] = field(default_factory=list)
+    nested: bool = True
+
+
+def _find(folder: Path, study_name: str, split: str, size: int) -> Path | None:
+    for name in accepted_names(study_name, split, size):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _read_checked(
+    path: Path, source: str, known: Collection[str], quirks: list[str], problems: list[Problem]
+) -> list[str]:
+    ids = read_list(path)
+    unique = list(dict.fromkeys(ids))
+    if len(unique) < len(ids):
+        quirks.append(f"{path.name} repeats {len(ids) - len(unique)} chip(s); each is kept once")
+    missing = [c for c in unique if c not in known]
+    if missing:
+        problems.append(
+            Problem(
+                str(path),
+                "listed chips in the manifest",
+                f"source '{source}': {len(missing)} of {len(unique)} chips are not in the manifest: {shorten(missing)}",
+                "build the manifest from the study's chips (chips stage) or set subsets.published: null to select",
+            )
+        )
+    return unique
+
+
+def read_published(
+    folder: Path, source: str, study_name: str, train_sizes: Sequence[int], test_size: int, known: Collection[str]
+) -> tuple[Published | None, list[Problem]]:
+    """Read a source's test and training lists from `folder`, checking every id against `known` (the manifest)."""
+    problems: list[Problem] = []
+    quirks: list[str] = []
+    wanted = [("test", test_size), *(("train", k) for k in train_sizes)]
+    paths: dict[tuple[str, int], Path] = {}
+    for split, size in wanted:
+        path = _find(folder, study_name, split, size)
+        if path is None:
+            names = " or ".join(accepted_names(study_name, split, size))
+            problems.append(
+                Problem(
+                    str(folder),
+                    "published list exists",
+                    f"source '{source}': no {set_name(split, size)} list ({names})",
+                    "add the list, change subsets.train_sizes/test_size to the published sizes, or unset published",
+                )
+            )
+        else:
+            paths[(split, size)] = path
+    if problems:
+        return None, problems
+    ids = {key: _read_checked(path, source, known, quirks, problems) for key, path in paths.items()}
+    for (split, size), chips in ids.items():
+        if len(chips) != size:
+            quirks.append(f"{paths[(split, size)].name} lists {len(chips)} chips for the {size}-chip {split} set")
+    nested = True
+    for small, large in pairwise(train_sizes):
+        larger = set(ids[("train", large)])
+        outside = [c for c in ids[("train", small)] if c not in larger]
+        if outside:
+            nested = False
+            quirks.append(
+                f"the {small}-chip training list is not nested in the {large}-chip list: {len(outside)} of its "
+                f"{len(ids[('train', small)])} chips lie outside it (as published)"
+            )
+    published = Published(
+        test=ids[("test", test_size)],
+        train={k: ids[("train", k)] for k in train_sizes},
+        files={set_name(split, size): str(path) for (split, size), path in paths.items()},
+        quirks=quirks,
+        nested=nested,
+    )
+    return (None if problems else published), problems

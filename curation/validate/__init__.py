@@ -1,0 +1,1 @@
+"""Stage `validate`: every source's labels and image chips against their schemas (`python -m curation.validate`)."""

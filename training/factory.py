@@ -1,0 +1,39 @@
+"""What `train` and `evaluate` both build: the device the chips live on and the task for a backbone name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from curation.core.shared import SharedParams
+from training.backbones import get_backbone
+from training.config import TrainParams
+from training.task import CropTask
+
+
+def device_of(accelerator: str) -> torch.device:
+    """Where the chips live: the GPU when Lightning will train there."""
+    if accelerator in ("gpu", "auto") and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def task_factory(params: TrainParams, shared: SharedParams, num_classes: int) -> Any:  # noqa: ANN401 - a closure
+    """Backbone name -> a freshly built CropTask under these params."""
+
+    def build(name: str) -> CropTask:
+        return CropTask(
+            backbone_spec=get_backbone(name, params.model.imagenet_input),
+            file_bands=tuple(shared.bands),
+            num_classes=num_classes,
+            decoder_channels=params.model.decoder_channels,
+            frozen_encoder=params.model.frozen_encoder,
+            lr=params.lr,
+            weight_decay=params.weight_decay,
+            patience=params.plateau_patience,
+            weights_dir=params.weights_dir,
+            allow_random_init=params.allow_random_init,
+        )
+
+    return build
