@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from affine import Affine
+from common import bench_parser, write_result
 from rasterio.crs import CRS
 
 from curation.chips import stage as chips
@@ -114,12 +115,10 @@ def mode_row(times: list[float], chips_done: int, overhead: list[float] | None) 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__, "timed runs per mode (the median is reported)", "seed of the demo world")
     parser.add_argument("--chip-px", type=int, default=256, help="image chip side in 10 m pixels (the study: 256)")
     parser.add_argument("--chips-per-source", type=int, default=60, help="image chips per source (six sources)")
     parser.add_argument("--workers", type=int, default=2, help="workers of the run compared with 1 worker")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per mode (the median is reported)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the demo world")
     parser.add_argument(
         "--fixed-cost",
         action=argparse.BooleanOptionalAction,
@@ -127,7 +126,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also time each cluster's fixed cost (start, stage import, stop) with one trivial task",
     )
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "cropharmony-bench-chips")
-    parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
     if args.workers < 2:
         parser.error("--workers must be 2 or more (it is compared with 1 worker)")
@@ -185,10 +183,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             rows[many]["chips_per_s_without_fixed"] / rows["local_1"]["chips_per_s_without_fixed"]
         )
     print_table(result, many, args)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return write_result(args.json, result)
 
 
 def _cell(row: dict[str, Any], key: str, spec: str) -> str:

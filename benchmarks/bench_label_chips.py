@@ -13,7 +13,6 @@ Run: `uv run python benchmarks/bench_label_chips.py --size 12000 --chips 200 --r
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import resource
 import statistics
@@ -28,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import rasterio
 from affine import Affine
+from common import bench_parser, write_result
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform
@@ -168,14 +168,13 @@ def method_row(times: list[float], n_chips: int, rss_mb: float) -> dict[str, Any
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(
+        __doc__, "timed runs per method (the median is reported)", "seed of the raster and the chip positions"
+    )
     parser.add_argument("--size", type=int, default=12000, help="raster width and height in 30 m pixels")
     parser.add_argument("--chips", type=int, default=200, help="number of chips to cut")
     parser.add_argument("--chip-px", type=int, default=256, help="chip width and height in 10 m pixels")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per method (the median is reported)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the raster and the chip positions")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "cropharmony-bench-label-chips")
-    parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
     return parser.parse_args(argv)
 
 
@@ -224,10 +223,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"{name:<44}{row['median_s']:>10.3f}{row['per_chip_s']:>12.5f}{row['peak_rss_mb']:>14.0f}")
     print(f"chips identical: {len(grids)}/{len(grids)}")
     print(f"speed-up: {result['speedup']:.1f}x")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return write_result(args.json, result)
 
 
 if __name__ == "__main__":

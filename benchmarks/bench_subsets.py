@@ -15,7 +15,6 @@ Run: `uv run python benchmarks/bench_subsets.py --rows 1000000 --repeats 3`
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -25,10 +24,12 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from common import bench_parser, write_result
 from pyproj import Transformer
 
+from curation.core.failures import failures
 from curation.core.legends import load_set
-from curation.core.schemas import class_column, failures, manifest_schema
+from curation.core.schemas import class_column, manifest_schema
 from curation.sources import SOURCES
 from curation.subsets import splits
 from curation.subsets import stage as subsets
@@ -147,16 +148,13 @@ def same(a: splits.Selection, b: splits.Selection) -> bool:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__, "timed runs per method (the median is reported)", "random seed")
     parser.add_argument("--rows", type=int, default=1_000_000, help="manifest rows, split over 6 sources")
     parser.add_argument("--density", type=float, default=0.5, help="share of grid cells holding a chip")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per method (the median is reported)")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-sizes", type=int, nargs="+", default=[10, 100, 900])
     parser.add_argument("--test-size", type=int, default=100)
     parser.add_argument("--block-m", type=float, default=25600.0)
     parser.add_argument("--buffer-m", type=float, default=2560.0)
-    parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
     return parser.parse_args(argv)
 
 
@@ -228,10 +226,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     n = len(pools)
     print(f"training pools identical: {n}/{n} ({sum(pools):,} chips, {excluded:,} excluded by the buffer)")
     print(f"speed-up: exclusion {r['speedup_exclusion']:.1f}x, whole selection {r['speedup_select']:.1f}x")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result_json, indent=2) + "\n")
-    return result_json
+    return write_result(args.json, result_json)
 
 
 if __name__ == "__main__":

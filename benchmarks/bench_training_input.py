@@ -35,6 +35,7 @@ import polars as pl
 import rasterio
 import torch
 from affine import Affine
+from common import bench_parser, write_result
 from kornia.constants import DataKey, Resample
 from rasterio.vrt import WarpedVRT
 from torch.utils.data import DataLoader
@@ -347,7 +348,7 @@ def summary(runs: list[dict[str, Any]], one_off: str) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__, "runs per path (the median is reported)", "random seed")
     has_demo = (DEMO_CHIPS / "manifest.parquet").is_file()
     parser.add_argument(
         "--world",
@@ -363,16 +364,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--crop-scale", type=float, nargs=2, default=(0.5, 1.0), metavar=("LOW", "HIGH"))
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--batches", type=int, default=50, help="timed batches per run")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per path (the median is reported)")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="DataLoader workers of torchgeo runs")
     parser.add_argument("--threads", type=int, default=0, help="torch threads of this process (0: torch's default)")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gpu", action="store_true", help="also time train steps on CUDA (skipped without it)")
     parser.add_argument("--params", type=Path, default=PARAMS, help="params file of the --gpu model (train section)")
     parser.add_argument("--backbone", default="ssl4eo", help="backbone of the --gpu model")
     parser.add_argument("--gpu-batch-size", type=int, default=None, help="batch of the --gpu steps (--batch-size)")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "cropharmony-bench-training")
-    parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
     if args.crop_px % 32:
         parser.error("--crop-px must be a multiple of 32 (the U-Net's stride)")
@@ -450,10 +448,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         else:
             result["gpu"] = {"skipped": "torch.cuda.is_available() is False: no train-step numbers on this machine"}
     print_table(result, args)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return write_result(args.json, result)
 
 
 def print_table(result: dict[str, Any], args: argparse.Namespace) -> None:

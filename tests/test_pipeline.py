@@ -9,9 +9,11 @@ import polars as pl
 import pytest
 import yaml
 
+from curation.core.failures import failures
 from curation.core.legends import load_set
-from curation.core.schemas import TRANSFER_SCHEMA, class_column, failures, manifest_schema, subsets_schema
-from curation.sources import SOURCES
+from curation.core.registry import demo_sources
+from curation.core.result_schemas import TRANSFER_SCHEMA
+from curation.core.schemas import class_column, manifest_schema, subsets_schema
 from tests.tiny_project import ROOT, TinyProject, run
 
 STAGES = ("crosswalks", "demo", "validate", "chips", "subsets")
@@ -37,8 +39,8 @@ def test_manifest_matches_its_schema_and_the_files(project: tuple[Path, str]) ->
     root, _ = project
     manifest = pl.read_parquet(root / "data" / "chips" / "manifest.parquet")
     names = load_set(ROOT / "curation" / "legends", "toolkit").taxonomy.names
-    assert failures(manifest, manifest_schema(names, list(SOURCES))) == []
-    assert manifest.group_by("source").len().sort("source")["len"].to_list() == [28] * len(SOURCES)
+    assert failures(manifest, manifest_schema(names, list(demo_sources()))) == []
+    assert manifest.group_by("source").len().sort("source")["len"].to_list() == [28] * len(demo_sources())
     for row in manifest.iter_rows(named=True):
         assert (root / "data" / "chips" / row["image_path"]).is_file()
         assert (root / "data" / "chips" / row["label_path"]).is_file()
@@ -51,7 +53,7 @@ def test_subsets_are_nested_disjoint_and_stratified(project: tuple[Path, str]) -
     manifest = pl.read_parquet(root / "data" / "chips" / "manifest.parquet")
     names = [n for n in load_set(ROOT / "curation" / "legends", "toolkit").taxonomy.names if n != "ignore"]
     report = yaml.safe_load((root / "reports" / "subsets.json").read_text())
-    for source in SOURCES:
+    for source in demo_sources():
         ids = {
             (split, size): set(group["chip_id"])
             for (split, size), group in subsets.filter(pl.col("source") == source).group_by("split", "size")
@@ -98,7 +100,7 @@ def test_training_writes_the_transfer_table_with_every_backbone(project: tuple[P
     assert failures(transfer, TRANSFER_SCHEMA) == []
     assert set(transfer["backbone"]) == {"ssl4eo", "satlas", "imagenet"}
     assert set(transfer["protocol"]) == {"id", "ood", "ood+k", "pretrain-finetune"}
-    assert set(transfer["test_source"]) == set(SOURCES)
+    assert set(transfer["test_source"]) == set(demo_sources())
     assert set(transfer["weights"]) == {"random"}  # the demo has no weight files and allows random init
     runs = transfer.select("run_id", "protocol", "k").unique()
     assert runs.filter(pl.col("protocol") == "ood")["k"].to_list() == [0] * 3

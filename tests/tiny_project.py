@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -11,12 +12,23 @@ from typing import Any
 
 import yaml
 
+from curation.core.artifacts import Artifacts
+from curation.core.io import DEMO_MARKER
+
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ["dvc.yaml", "params.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", ".dvc/plots", "curation"]
 PROJECT_FILES += ["training"]
-# What the app reads, copied aside right after the run (tests that re-run stages change the project itself).
-APP_ARTIFACTS = ["params.yaml", "curation/legends", "data/chips", "data/subsets", "data/raw/DEMO_WORLD.json"]
-APP_ARTIFACTS += ["reports", "metrics"]
+
+
+def app_artifacts(params: Path) -> list[str]:
+    """What the app reads, from the project's artifact catalogue: copied aside right after the run (tests that
+    re-run stages change the project itself)."""
+    paths = Artifacts.load(params)
+    found = [paths.chips, paths.subsets, paths.validation, paths.crosswalks_report, paths.chips_report]
+    found += [paths.subsets_report, paths.metrics]
+    shared = yaml.safe_load(params.read_text(encoding="utf-8"))["shared"]
+    names = [params.name, shared["legends_dir"], (paths.demo_world.path / DEMO_MARKER).as_posix()]
+    return names + [artifact.path.as_posix() for artifact in found]
 
 
 @dataclass(frozen=True)
@@ -72,5 +84,6 @@ def build(workdir: Path) -> TinyProject:
     run(["git", "init", "-q"], root)
     output = run([sys.executable, "-m", "dvc", "repro"], root)
     artifacts = workdir / "artifacts"
-    copy_paths(root, artifacts, APP_ARTIFACTS)
+    with contextlib.chdir(root):
+        copy_paths(root, artifacts, app_artifacts(Path("params.yaml")))
     return TinyProject(root, output, artifacts)

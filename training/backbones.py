@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -94,18 +95,25 @@ def _uniform(value: float, bands: int) -> tuple[float, ...]:
     return (value,) * bands
 
 
+def _study_13_bands() -> dict[str, Any]:
+    """The 13 bands scaled x/10000 and left unnormalized: SSL4EO-S12's input, and the study's for ImageNet."""
+    return {
+        "bands": SSL4EO_BANDS,
+        "divisor": _uniform(10000.0, 13),
+        "mean": _uniform(0.0, 13),
+        "std": _uniform(1.0, 13),
+        "clamp": False,
+    }
+
+
 def _build() -> dict[str, Backbone]:
     ssl4eo = Backbone(
         name="ssl4eo",
         weights="torchgeo.models:ResNet50_Weights.SENTINEL2_ALL_MOCO",
         url="https://hf.co/torchgeo/resnet50_sentinel2_all_moco/resolve/"
         "da4f3c9dbe09272eb902f3b37f46635fa4726879/resnet50_sentinel2_all_moco-df8b932e.pth",
-        bands=SSL4EO_BANDS,
-        divisor=_uniform(10000.0, 13),
-        mean=_uniform(0.0, 13),
-        std=_uniform(1.0, 13),
-        clamp=False,
         pretrained_channels=13,
+        **_study_13_bands(),
     )
     satlas = Backbone(
         name="satlas",
@@ -124,12 +132,8 @@ def _build() -> dict[str, Backbone]:
         name="imagenet",
         weights="torchvision.models:ResNet50_Weights.IMAGENET1K_V1",
         url=imagenet_url,
-        bands=SSL4EO_BANDS,
-        divisor=_uniform(10000.0, 13),
-        mean=_uniform(0.0, 13),
-        std=_uniform(1.0, 13),
-        clamp=False,
         pretrained_channels=3,
+        **_study_13_bands(),
     )
     imagenet_rgb = Backbone(
         name="imagenet_rgb",

@@ -11,7 +11,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from curation.core.params import Part, Section, register
+from curation.core.params import Part, Section, increasing_sizes, register
 
 ALL = "all"  # a matrix entry that covers every value of its axis inside one stage
 POOLS = ("target", "others")
@@ -91,9 +91,7 @@ class TrainParams(Section):
     @field_validator("sizes")
     @classmethod
     def _sizes(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if not value or any(k < 1 for k in value) or list(value) != sorted(set(value)):
-            raise ValueError("list positive, strictly increasing sizes that subsets.train_sizes has")
-        return value
+        return increasing_sizes(value, "that subsets.train_sizes has")
 
     @field_validator("crop_px")
     @classmethod

@@ -16,11 +16,12 @@ import pandera.polars as pa
 import polars as pl
 
 from curation.core.artifacts import CONFUSION, CURVES_TABLE, EVAL_METRICS, HEATMAP_TABLE, SUMMARY, TRANSFER, Artifacts
-from curation.core.errors import Problem, ProblemsError, shorten
+from curation.core.errors import Problem, ProblemsError
+from curation.core.failures import Words, problems_of
 from curation.core.io import atomic_write_json, atomic_write_parquet, atomic_write_text
 from curation.core.params import DEFAULT_PARAMS, load_section
+from curation.core.result_schemas import CONFUSION_SCHEMA, TRANSFER_SCHEMA
 from curation.core.runner import run_stage
-from curation.core.schemas import CONFUSION_SCHEMA, TRANSFER_SCHEMA, failures
 from training.config import ReportParams
 
 SORT = ("protocol", "backbone", "target_source", "k", "test_source", "metric", "run_id")
@@ -41,14 +42,7 @@ def entries(evals: Path) -> list[Path]:
 
 def _problems(path: Path, frame: pl.DataFrame, schema: pa.DataFrameSchema, fix: str) -> list[Problem]:
     """Every failure of `schema` on `frame`, grouped by column and rule, as problems naming `path`."""
-    groups: dict[tuple[str, str], list[str]] = {}
-    for f in failures(frame, schema):
-        shown = f.value if f.row is None else f"row {f.row}" if f.column is None else f"row {f.row}: {f.value}"
-        groups.setdefault((f.column or "(table)", f.rule), []).append(shown)
-    return [
-        Problem(str(path), rule, f"column {column}: {len(found)} failure(s): {shorten(found)}", fix)
-        for (column, rule), found in sorted(groups.items())
-    ]
+    return problems_of(frame, schema, Words(str(path), fix, grouped=True))
 
 
 def gather(folders: list[Path], name: str, schema: pa.DataFrameSchema, sort: tuple[str, ...]) -> pl.DataFrame:

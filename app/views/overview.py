@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import streamlit as st
 
 from app.queries.overview import chip_points, counts_per_source, crosswalk_sets, source_palette, subset_order
-from app.views.common import artifacts, guard, optional, table
+from app.views.common import artifacts, crosswalk_set, guard, optional, table
 from curation.core.registry import registry_rows
 
 st.title("Overview")
@@ -40,5 +42,7 @@ if subsets is None:
 st.dataframe(counts_per_source(manifest, subsets), hide_index=True)
 
 st.subheader("Sources")
-registry = pl.DataFrame(registry_rows()).select("source", "title", "region", "years", "licence", "doi", "crosswalk")
+files = {source: Path(c.path).name for source, c in crosswalk_set(project).crosswalks.items()}  # the set's pointers
+registry = pl.DataFrame(registry_rows()).select("source", "title", "region", "years", "licence", "doi")
+registry = registry.with_columns(crosswalk=pl.col("source").replace_strict(files, default=None))
 st.dataframe(registry.filter(pl.col("source").is_in(manifest["source"].unique().to_list())), hide_index=True)

@@ -24,6 +24,8 @@ from curation.chips.config import ChipsParams
 from curation.core.artifacts import MANIFEST, Artifacts
 from curation.core.bands import S2_FILE_ORDER
 from curation.core.errors import CropharmonyError, Problem, ProblemsError
+from curation.core.fact_schemas import image_chips_schema
+from curation.core.failures import Words, failures, problems_of, row_problem
 from curation.core.geotiff import write_geotiff
 from curation.core.io import atomic_write_json, atomic_write_parquet, place_file, stage_output
 from curation.core.parallel import run_tasks
@@ -31,10 +33,10 @@ from curation.core.params import load_section
 from curation.core.registry import source_info, source_names
 from curation.core.remap import remap_raster
 from curation.core.runner import run_stage
-from curation.core.schemas import class_column, failures, image_chips_schema, manifest_schema, rows_frame
+from curation.core.schemas import class_column, manifest_schema, rows_frame
 from curation.core.shared import SharedParams
 from curation.inputs.chip_refs import ChipImage, crs_name, list_chips, read_image, read_labels, source_inputs
-from curation.inputs.facts import ChipTask, crosswalk_set, failure_problem, image_row, problem_from
+from curation.inputs.facts import ChipTask, crosswalk_set, image_row, problem_from
 from curation.sources.base import ChipGrid
 from curation.sources.chip_product import ZERO_FILLED_TAG
 
@@ -179,13 +181,13 @@ def _failed_chips(results: list[CutResult], shared: SharedParams) -> dict[tuple[
     schema = image_chips_schema(len(shared.bands), shared.chip_px, shared.resolution_m)
     if images:
         table = rows_frame(images, schema)
+        words = Words(file="?", fix="run the validate stage for the details and fixes", file_column="file")
         for failure in failures(table, schema):
             row = table.row(failure.row, named=True) if failure.row is not None else None
             if row is None:
                 continue
             key = (row["source"], row["chip_id"])
-            fix = "run the validate stage for the details and fixes"
-            failed.setdefault(key, []).append(failure_problem(failure, table, "file", {"": fix}, {}, {}))
+            failed.setdefault(key, []).append(row_problem(failure, table, words))
     for result in results:
         if result.row is None and result.image is not None and (result.source, result.chip_id) not in failed:
             failed[(result.source, result.chip_id)] = [
@@ -197,12 +199,9 @@ def _failed_chips(results: list[CutResult], shared: SharedParams) -> dict[tuple[
 def _manifest(rows: list[dict[str, Any]], class_names: tuple[str, ...]) -> pl.DataFrame:
     schema = manifest_schema(class_names, list(source_names()))
     table = rows_frame(rows, schema).sort("source", "chip_id")
-    broken = failures(table, schema)
+    broken = problems_of(table, schema, Words(MANIFEST, "report it with this message", grouped=True))
     if broken:
-        raise ProblemsError(
-            "chips: the manifest breaks its schema (a bug: please report it)",
-            [Problem(MANIFEST, f.rule, f"row {f.row}: {f.value}", "report it with this message") for f in broken],
-        )
+        raise ProblemsError("chips: the manifest breaks its schema (a bug: please report it)", broken)
     return table
 
 

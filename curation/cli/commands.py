@@ -14,8 +14,9 @@ from rich.table import Table
 
 from curation.cli import launch_app
 from curation.core.errors import CropharmonyError, report_and_exit
-from curation.core.legends import check_sets, differences
+from curation.core.legends import check_sets, differences, load_set
 from curation.core.params import DEFAULT_PARAMS, check_all, load_section
+from curation.core.registry import registry_rows
 from curation.core.shared import SharedParams
 from curation.core.stages import STAGES, Stage
 from curation.crosswalks.config import CrosswalksParams
@@ -94,15 +95,21 @@ def legends_diff(
 
 
 @app.command("sources")
-def sources() -> None:
-    """List the registered label sources with provenance and the raw layout each expects."""
-    from curation.core.registry import registry_rows  # deferred: readers pull in rasterio and pyogrio
-
-    table = Table(title="label sources")
-    for column in ("source", "region", "continent", "years", "licence", "crosswalk", "layout"):
+def sources(legends_dir: LegendsDirOption = None, params: ParamsOption = DEFAULT_PARAMS) -> None:
+    """List the registered label sources with provenance, crosswalk file and the raw layout each expects."""
+    try:
+        shared = load_section(SharedParams, params)
+        legends = load_set(legends_dir or shared.legends_dir, shared.crosswalk_set).legends
+    except CropharmonyError as error:
+        report_and_exit(error)
+    columns = ("source", "region", "continent", "years", "licence", "crosswalk", "layout")
+    table = Table(title=f"label sources (crosswalks of set '{shared.crosswalk_set}')")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for row in registry_rows():
-        table.add_row(*(row[c] for c in ("source", "region", "continent", "years", "licence", "crosswalk", "layout")))
+        legend = legends.get(row["source"])
+        row["crosswalk"] = legend.crosswalk if legend is not None else "(none in this set)"
+        table.add_row(*(row[c] for c in columns))
     console.print(table)
 
 

@@ -41,6 +41,27 @@ class Artifact:
     stage: str
 
 
+class _Out:
+    """A catalogue entry read from params `<section>.<key>` (written by `stage`, the section's stage by default)."""
+
+    def __init__(self, section: str, key: str = "out", stage: str | None = None, doc: str = "") -> None:
+        self.section, self.key, self.stage, self.__doc__ = section, key, stage or section, doc
+
+    def __get__(self, catalogue: Artifacts, owner: type | None = None) -> Artifact:
+        return Artifact(catalogue.path_of(self.section, self.key), self.stage)
+
+
+class _Inside:
+    """A catalogue entry inside another entry's folder (a file name the stage owns)."""
+
+    def __init__(self, folder: str, name: str, doc: str = "") -> None:
+        self.folder, self.name, self.__doc__ = folder, name, doc
+
+    def __get__(self, catalogue: Artifacts, owner: type | None = None) -> Artifact:
+        parent: Artifact = getattr(catalogue, self.folder)
+        return Artifact(parent.path / self.name, parent.stage)
+
+
 @dataclass(frozen=True)
 class Artifacts:
     """The artifact paths of one project (relative to `root`, the folder the stages run in)."""
@@ -59,7 +80,8 @@ class Artifacts:
         """The catalogue of the project at `root` (its params.yaml)."""
         return cls.load(root / "params.yaml", root)
 
-    def _path(self, section: str, key: str = "out") -> Path:
+    def path_of(self, section: str, key: str = "out") -> Path:
+        """The path params `<section>.<key>` names (a read the running stage must declare)."""
         check_declared(section, key)
         body = self._raw.get(section)
         value = body.get(key) if isinstance(body, Mapping) else None
@@ -70,82 +92,29 @@ class Artifacts:
             )
         return self.root / value
 
-    # inputs
     @property
     def raw_root(self) -> Path:
         """The raw products and image chips the stages read (`shared.raw_root`)."""
-        return self._path("shared", "raw_root")
+        return self.path_of("shared", "raw_root")
 
-    @property
-    def demo_world(self) -> Artifact:
-        """The synthetic world the demo stage writes."""
-        return Artifact(self._path("demo"), "demo")
-
-    # stage outputs
-    @property
-    def crosswalks_report(self) -> Artifact:
-        """The crosswalk sets, validated and compared with the active one."""
-        return Artifact(self._path("crosswalks"), "crosswalks")
-
-    @property
-    def validation(self) -> Artifact:
-        """The validation reports folder."""
-        return Artifact(self._path("validate"), "validate")
+    demo_world = _Out("demo", doc="The synthetic world the demo stage writes.")
+    crosswalks_report = _Out("crosswalks", doc="The crosswalk sets, validated and compared with the active one.")
+    validation = _Out("validate", doc="The validation reports folder.")
+    chips = _Out("chips", doc="The chips folder: `<source>/{images,labels}/` and the manifest.")
+    manifest = _Inside("chips", MANIFEST, doc="One row per chip.")
+    chips_report = _Out("chips", "report", doc="Chips per source and chips left out.")
+    subsets = _Out("subsets", doc="The subsets folder.")
+    subsets_table = _Inside("subsets", SUBSETS_TABLE, doc="Every subset: chip_id, source, split, size.")
+    subsets_report = _Out("subsets", "report", doc="Sets per source, classes they could not hold.")
+    runs = _Out("train", doc="Trained runs, one folder per matrix entry.")
+    evals = _Out("evaluate", doc="Evaluations, one folder per matrix entry.")
+    metrics = _Out("report", doc="The transfer table, its summary and plots.")
+    releases = _Out("publish", doc="Published versions of the dataset.")
 
     def validation_file(self, name: str) -> Artifact:
         """A file of the validation reports (`VALIDATION_SUMMARY`, `FAILURES`, `HISTOGRAMS`, `<source>.json`)."""
         return Artifact(self.validation.path / name, "validate")
 
-    @property
-    def chips(self) -> Artifact:
-        """The chips folder: `<source>/{images,labels}/` and the manifest."""
-        return Artifact(self._path("chips"), "chips")
-
-    @property
-    def manifest(self) -> Artifact:
-        """One row per chip."""
-        return Artifact(self.chips.path / MANIFEST, "chips")
-
-    @property
-    def chips_report(self) -> Artifact:
-        """Chips per source and chips left out."""
-        return Artifact(self._path("chips", "report"), "chips")
-
-    @property
-    def subsets(self) -> Artifact:
-        """The subsets folder."""
-        return Artifact(self._path("subsets"), "subsets")
-
-    @property
-    def subsets_table(self) -> Artifact:
-        """Every subset: chip_id, source, split, size."""
-        return Artifact(self.subsets.path / SUBSETS_TABLE, "subsets")
-
-    @property
-    def subsets_report(self) -> Artifact:
-        """Sets per source, classes they could not hold, the leakage verdict."""
-        return Artifact(self._path("subsets", "report"), "subsets")
-
-    @property
-    def runs(self) -> Artifact:
-        """Trained runs, one folder per matrix entry."""
-        return Artifact(self._path("train"), "train")
-
-    @property
-    def evals(self) -> Artifact:
-        """Evaluations, one folder per matrix entry."""
-        return Artifact(self._path("evaluate"), "evaluate")
-
-    @property
-    def metrics(self) -> Artifact:
-        """The transfer table, its summary and plots."""
-        return Artifact(self._path("report"), "report")
-
     def metrics_file(self, name: str) -> Artifact:
         """A file of the report (`TRANSFER`, `CONFUSION`, `SUMMARY`)."""
         return Artifact(self.metrics.path / name, "report")
-
-    @property
-    def releases(self) -> Artifact:
-        """Published versions of the dataset."""
-        return Artifact(self._path("publish"), "publish")

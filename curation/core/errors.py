@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NoReturn
 
 
@@ -50,6 +51,12 @@ class SourceError(CropharmonyError):
     def __init__(self, file: str | object, rule: str, detail: str, fix: str) -> None:
         self.problem = Problem(str(file), rule, detail, fix)
         super().__init__(str(self.problem))
+
+
+def require_folder(path: Path, rule: str, detail: str, fix: str) -> None:
+    """Raise a SourceError (path, rule, detail, fix) unless `path` is a folder."""
+    if not path.is_dir():
+        raise SourceError(path, rule, detail, fix)
 
 
 def shorten(ids: Sequence[str], shown: int = 5) -> str:

@@ -7,7 +7,6 @@ Every problem in every file is collected before anything is raised.
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +15,12 @@ from typing import Any, Literal, cast
 import numpy as np
 import pandera.polars as pa
 import polars as pl
-from pandera.errors import SchemaErrors
 
 from curation.core.errors import LegendError, Problem
-from curation.core.remap import Crosswalk, Taxonomy
+from curation.core.failures import Words, problems_of
+from curation.core.remap import Crosswalk
 from curation.core.schemas import SOURCE_LEGENDS_SCHEMA, TARGET_SCHEMA, crosswalk_schema
+from curation.core.taxonomy import Taxonomy
 
 TOOLKIT = "toolkit"
 
@@ -64,11 +64,11 @@ class SourceLegend:
 class CrosswalkSet:
     """A validated set of crosswalks, one per source, sharing one taxonomy."""
 
-    name: str
-    directory: Path
-    taxonomy: Taxonomy
-    legends: Mapping[str, SourceLegend]
-    crosswalks: Mapping[str, Crosswalk]
+    name: str  # toolkit, paper, ...
+    directory: Path  # the set's folder (toolkit: the legends folder itself)
+    taxonomy: Taxonomy  # target.csv
+    legends: Mapping[str, SourceLegend]  # sources.csv, by source
+    crosswalks: Mapping[str, Crosswalk]  # one per source of sources.csv
 
     def __getitem__(self, source: str) -> Crosswalk:
         if source not in self.crosswalks:
@@ -94,24 +94,15 @@ def _read_table(path: Path, problems: list[Problem]) -> pl.DataFrame | None:
 
 
 def _schema_problems(frame: pl.DataFrame, schema: pa.DataFrameSchema, path: Path) -> list[Problem]:
-    try:
-        schema.validate(frame, lazy=True)
-    except SchemaErrors as exc:
-        problems = []
-        for row in exc.failure_cases.iter_rows(named=True):
-            check = str(row["check"])
-            if check.startswith("code range"):
-                rule, fix = check, "use a code of the source's official legend (ranges in sources.csv)"
-            else:
-                rule, fix = _RULES.get(check, (check, "see the schema in curation/schemas.py"))
-            if check.startswith("isin("):
-                allowed = ", ".join(str(v) for v in ast.literal_eval(check[len("isin(") : -1]))
-                rule, fix = f"known {row['column']}", f"use one of: {allowed}"
-            where = f"{path}:{row['index'] + 2}" if row["index"] is not None else str(path)
-            column = f"column '{row['column']}' " if row["schema_context"] == "Column" else ""
-            problems.append(Problem(where, rule, f"{column}value {row['failure_case']!r}", fix))
-        return problems
-    return []
+    words = Words(
+        file=str(path),
+        fix="see the schema in curation/core/schemas.py",
+        line_offset=2,  # the header is line 1
+        rules=_RULES,
+        fixes={"code range": "use a code of the source's official legend (ranges in sources.csv)"},
+        values="quoted",
+    )
+    return problems_of(frame, schema, words)
 
 
 def load_taxonomy(path: Path) -> Taxonomy:
@@ -123,13 +114,19 @@ def load_taxonomy(path: Path) -> Taxonomy:
     return taxonomy
 
 
-def _taxonomy(path: Path, problems: list[Problem]) -> Taxonomy | None:
+def _validated(path: Path, schema: pa.DataFrameSchema, problems: list[Problem]) -> pl.DataFrame | None:
+    """The table at `path` when it reads and passes `schema`; else None, with every problem added."""
     frame = _read_table(path, problems)
     if frame is None:
         return None
-    found = _schema_problems(frame, TARGET_SCHEMA, path)
+    found = _schema_problems(frame, schema, path)
     problems += found
-    if found:
+    return None if found else frame
+
+
+def _taxonomy(path: Path, problems: list[Problem]) -> Taxonomy | None:
+    frame = _validated(path, TARGET_SCHEMA, problems)
+    if frame is None:
         return None
     frame = frame.with_columns(pl.col("id").cast(pl.Int64)).sort("id")
     return Taxonomy(
@@ -140,12 +137,8 @@ def _taxonomy(path: Path, problems: list[Problem]) -> Taxonomy | None:
 
 
 def _source_legends(path: Path, problems: list[Problem]) -> dict[str, SourceLegend] | None:
-    frame = _read_table(path, problems)
+    frame = _validated(path, SOURCE_LEGENDS_SCHEMA, problems)
     if frame is None:
-        return None
-    found = _schema_problems(frame, SOURCE_LEGENDS_SCHEMA, path)
-    problems += found
-    if found:
         return None
     return {
         row["source"]: SourceLegend(
@@ -164,13 +157,9 @@ def _source_legends(path: Path, problems: list[Problem]) -> dict[str, SourceLege
 def _crosswalk(
     path: Path, set_name: str, legend: SourceLegend, taxonomy: Taxonomy, problems: list[Problem]
 ) -> Crosswalk | None:
-    frame = _read_table(path, problems)
-    if frame is None:
-        return None
     schema = crosswalk_schema(legend.source, taxonomy.names, legend.min_code, legend.max_code, legend.digits)
-    found = _schema_problems(frame, schema, path)
-    problems += found
-    if found:
+    frame = _validated(path, schema, problems)
+    if frame is None:
         return None
     frame = frame.with_columns(pl.col("code").cast(pl.Int64)).sort("code")
     notes = frame.get_column("note").fill_null("").to_list() if "note" in frame.columns else [""] * frame.height

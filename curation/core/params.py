@@ -55,6 +55,13 @@ def register(model: T) -> T:
     return model
 
 
+def increasing_sizes(value: tuple[int, ...], hint: str) -> tuple[int, ...]:
+    """Check a list of set sizes: positive and strictly increasing (`hint` says where valid sizes come from)."""
+    if not value or any(k < 1 for k in value) or list(value) != sorted(set(value)):
+        raise ValueError(f"list positive, strictly increasing sizes {hint}")
+    return value
+
+
 def all_sections() -> dict[str, type[Section]]:
     """Every section model, importing each stage's params module (light: pydantic only)."""
     importlib.import_module("curation.core.shared")

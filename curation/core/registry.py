@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Literal, cast
 from curation.core.errors import Problem, ProblemsError
 
 REGISTRY = Path(__file__).resolve().parents[1] / "sources" / "registry.csv"
+REGISTRY_ENV = "CROPHARMONY_REGISTRY"  # another registry file (a private source, a test): the whole table, not a diff
 Kind = Literal["raster", "vector", "chips"]
 KINDS: tuple[Kind, ...] = ("raster", "vector", "chips")
 COLUMNS = (
@@ -54,7 +56,7 @@ class SourceInfo:
     kind: Kind
     layout: str
     study_name: str  # the dataset's name in the study's file names: sentinel2_<study_name>_subsampled[_<size>.csv]
-    crosswalk: str = field(default="")
+    crosswalk: str = field(default="")  # the default crosswalk file; legends/sources.csv may name another
     reader: str = ""  # module:Class of the reader
     demo: bool = False  # the demo world writes this source
 
@@ -81,9 +83,18 @@ def _row_problems(row: dict[str, str], line: int, file: str) -> list[Problem]:
     return problems
 
 
-@cache
-def load_registry(path: Path = REGISTRY) -> dict[str, SourceInfo]:
+def registry_path() -> Path:
+    """The registry in use: `$CROPHARMONY_REGISTRY` when set, else the package's own."""
+    return Path(os.environ.get(REGISTRY_ENV) or REGISTRY)
+
+
+def load_registry(path: Path | None = None) -> dict[str, SourceInfo]:
     """Every registered source in file order; every problem of the file is raised at once."""
+    return _load(path or registry_path())
+
+
+@cache
+def _load(path: Path) -> dict[str, SourceInfo]:
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
         header = tuple(reader.fieldnames or ())
@@ -127,6 +138,11 @@ def source_names() -> tuple[str, ...]:
     return tuple(load_registry())
 
 
+def demo_sources() -> tuple[str, ...]:
+    """The sources the demo world writes (registry column `demo`): the six of the study."""
+    return tuple(name for name, info in load_registry().items() if info.demo)
+
+
 def source_info(name: str) -> SourceInfo:
     """A source's registry entry, with the closest name suggested on a typo."""
     registry = load_registry()
@@ -134,7 +150,7 @@ def source_info(name: str) -> SourceInfo:
         close = difflib.get_close_matches(name, list(registry), n=1)
         hint = f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(registry)}"
         raise RegistryError(
-            "unknown source", [Problem(str(REGISTRY), "registered source", f"'{name}' is not registered", hint)]
+            "unknown source", [Problem(str(registry_path()), "registered source", f"'{name}' is not registered", hint)]
         )
     return registry[name]
 
@@ -150,7 +166,6 @@ def registry_rows() -> list[dict[str, str]]:
             "years": ", ".join(map(str, info.years)),
             "licence": info.licence,
             "doi": info.doi,
-            "crosswalk": info.crosswalk,
             "layout": info.layout,
             "kind": info.kind,
         }

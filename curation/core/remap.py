@@ -17,31 +17,10 @@ import polars as pl
 
 from curation.core.errors import UnmappedCodesError
 from curation.core.schemas import UNMAPPED_ID
+from curation.core.taxonomy import Taxonomy
 
 UNMAPPED = np.uint8(UNMAPPED_ID)
 HIERARCHY_STEP = 100  # HCAT codes nest in pairs of digits: 3301010101 -> 3301010100 -> 3301010000 ...
-
-
-@dataclass(frozen=True)
-class Taxonomy:
-    """The harmonized classes (target.csv): id 0 is `ignore`, skipped by loss and metrics."""
-
-    ids: tuple[int, ...]
-    names: tuple[str, ...]
-    colors: tuple[str, ...]
-
-    def id_of(self, name: str) -> int:
-        """Class id of a class name."""
-        return self.ids[self.names.index(name)]
-
-    @property
-    def size(self) -> int:
-        """Length of a per-class count vector (ids are not required to be contiguous)."""
-        return max(self.ids) + 1
-
-    def counts_by_name(self, counts: npt.NDArray[np.int64]) -> dict[str, int]:
-        """Turn a bincount over class ids into {class name: count}."""
-        return {name: int(counts[i]) if i < len(counts) else 0 for i, name in zip(self.ids, self.names, strict=True)}
 
 
 @dataclass(frozen=True, eq=False)

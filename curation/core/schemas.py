@@ -1,4 +1,6 @@
-"""Every Pandera schema of the toolkit, one per artifact boundary.
+"""Pandera schemas of the legends, the chip manifest and the subsets, and the checks every schema builds on.
+
+The facts validate gathers are checked in `fact_schemas`, the training results in `result_schemas`.
 
 Tables are read with every column as text, so that a malformed value is reported by the schema with its row,
 instead of failing inside the CSV reader.
@@ -7,43 +9,15 @@ instead of failing inside the CSV reader.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
-from pandera.errors import SchemaErrors
 
 INTEGER = r"^[0-9]+$"
 CLASS_NAME = r"^[a-z][a-z0-9_]*$"
 HEX_COLOR = r"^#[0-9a-fA-F]{6}$"
 UNMAPPED_ID = 255  # lookup-table sentinel, so class ids stay below it
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One failed check on one row (row None: the check failed for the table as a whole)."""
-
-    row: int | None
-    column: str | None
-    rule: str
-    value: str
-
-
-def failures(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> list[Failure]:
-    """Every failure of `schema` on `frame` (lazy validation: all of them, not the first)."""
-    try:
-        schema.validate(frame, lazy=True)
-    except SchemaErrors as exc:
-        found = []
-        for case in exc.failure_cases.iter_rows(named=True):
-            column = case["column"] if case["schema_context"] == "Column" else None
-            index = case["index"]
-            found.append(
-                Failure(None if index is None else int(index), column, str(case["check"]), str(case["failure_case"]))
-            )
-        return found
-    return []
 
 
 def rows_frame(rows: Sequence[dict[str, object]], schema: pa.DataFrameSchema) -> pl.DataFrame:
@@ -178,7 +152,7 @@ def crosswalk_schema(
     )
 
 
-def _rule(name: str, expression: pl.Expr) -> pa.Check:
+def table_check(name: str, expression: pl.Expr) -> pa.Check:
     """A frame-wide rule: one boolean per row, reported under `name`."""
     return pa.Check(lambda data: data.lazyframe.select(expression), name=name)
 
@@ -220,10 +194,10 @@ def manifest_schema(class_names: Sequence[str], sources: Sequence[str]) -> pa.Da
         strict=True,
         ordered=True,
         checks=[
-            _rule("unique chip id per source", ~pl.struct("source", "chip_id").is_duplicated()),
-            _rule("counts sum to the chip area", pl.sum_horizontal(counts) == pl.col("height") * pl.col("width")),
-            _rule("label and image grids agree", pl.col("grid") == pl.col("label_grid")),
-            _rule("bounds ordered", (pl.col("minx") < pl.col("maxx")) & (pl.col("miny") < pl.col("maxy"))),
+            table_check("unique chip id per source", ~pl.struct("source", "chip_id").is_duplicated()),
+            table_check("counts sum to the chip area", pl.sum_horizontal(counts) == pl.col("height") * pl.col("width")),
+            table_check("label and image grids agree", pl.col("grid") == pl.col("label_grid")),
+            table_check("bounds ordered", (pl.col("minx") < pl.col("maxx")) & (pl.col("miny") < pl.col("maxy"))),
         ],
         name="chip manifest",
     )
@@ -261,8 +235,8 @@ def _nested_check() -> pa.Check:
 def subsets_schema(nested: bool = True) -> pa.DataFrameSchema:
     """The subsets manifest: one row per chip and set; test disjoint from training; training sets nested."""
     checks = [
-        _rule("unique chip per set", ~pl.struct("source", "split", "size", "chip_id").is_duplicated()),
-        _rule("test disjoint from training", pl.col("split").n_unique().over("source", "chip_id") == 1),
+        table_check("unique chip per set", ~pl.struct("source", "split", "size", "chip_id").is_duplicated()),
+        table_check("test disjoint from training", pl.col("split").n_unique().over("source", "chip_id") == 1),
     ]
     if nested:
         checks.append(_nested_check())
@@ -280,162 +254,6 @@ def subsets_schema(nested: bool = True) -> pa.DataFrameSchema:
     )
 
 
-def _named(name: str, predicate: Callable[[pl.Expr], pl.Expr]) -> pa.Check:
+def named_check(name: str, predicate: Callable[[pl.Expr], pl.Expr]) -> pa.Check:
     """A column check with a readable rule name; nulls are left to the column's nullable flag."""
     return pa.Check(lambda data: data.lazyframe.select(predicate(pl.col(data.key)).fill_null(True)), name=name)
-
-
-INTEGER_DTYPES = ("int8", "uint8", "int16", "uint16", "int32", "uint32", "int64")
-
-
-def image_chips_schema(bands: int, chip_px: int, resolution_m: float) -> pa.DataFrameSchema:
-    """Facts of every image chip (one row each): band count, dtype, size, CRS, transform, resolution, zero bands."""
-    tolerance = resolution_m * 1e-6
-    return pa.DataFrameSchema(
-        {
-            "source": pa.Column(pl.String),
-            "chip_id": pa.Column(pl.String),
-            "file": pa.Column(pl.String),
-            "bands": pa.Column(pl.Int64, checks=_named(f"{bands} bands", lambda c: c == bands)),
-            "dtype": pa.Column(pl.String, checks=_named("uint16", lambda c: c == "uint16")),
-            "height": pa.Column(pl.Int64, checks=_named(f"{chip_px} px high", lambda c: c == chip_px)),
-            "width": pa.Column(pl.Int64, checks=_named(f"{chip_px} px wide", lambda c: c == chip_px)),
-            "crs": pa.Column(pl.String, checks=_named("CRS present", lambda c: c.is_not_null()), nullable=True),
-            "has_transform": pa.Column(pl.Boolean, checks=_named("transform present", lambda c: c)),
-            "res_x": pa.Column(
-                pl.Float64, checks=_named(f"{resolution_m:g} m pixels", lambda c: (c - resolution_m).abs() < tolerance)
-            ),
-            "res_y": pa.Column(
-                pl.Float64, checks=_named(f"{resolution_m:g} m pixels", lambda c: (c - resolution_m).abs() < tolerance)
-            ),
-            "zero_bands": pa.Column(pl.String, checks=_named("no all-zero band", lambda c: c == "")),
-        },
-        strict=True,
-        name="image chips",
-    )
-
-
-RASTER_PRODUCTS_SCHEMA = pa.DataFrameSchema(
-    {
-        "source": pa.Column(pl.String),
-        "file": pa.Column(pl.String),
-        "crs": pa.Column(pl.String, checks=_named("CRS present", lambda c: c.is_not_null()), nullable=True),
-        "declared_crs": pa.Column(pl.String, nullable=True),
-        "res_x": pa.Column(pl.Float64, checks=_named("positive resolution", lambda c: c > 0)),
-        "res_y": pa.Column(pl.Float64, checks=_named("positive resolution", lambda c: c > 0)),
-        "dtype": pa.Column(pl.String, checks=_named("integer codes", lambda c: c.is_in(INTEGER_DTYPES))),
-        "nodata": pa.Column(pl.Float64, nullable=True),
-        "nodata_target": pa.Column(pl.String, nullable=True),
-    },
-    strict=True,
-    checks=[
-        _rule(
-            "declared CRS",
-            pl.col("declared_crs").is_null() | pl.col("crs").is_null() | (pl.col("crs") == pl.col("declared_crs")),
-        ),
-        _rule("nodata in crosswalk", pl.col("nodata").is_null() | pl.col("nodata_target").is_not_null()),
-    ],
-    name="raster label products",
-)
-
-VECTOR_LAYERS_SCHEMA = pa.DataFrameSchema(
-    {
-        "source": pa.Column(pl.String),
-        "layer": pa.Column(pl.String),
-        "crs": pa.Column(pl.String, checks=_named("CRS known", lambda c: c.is_not_null()), nullable=True),
-        "code_column": pa.Column(pl.Boolean, checks=_named("code column present", lambda c: c)),
-        "features": pa.Column(pl.Int64, checks=_named("non-empty layer", lambda c: c > 0)),
-    },
-    strict=True,
-    name="vector label layers",
-)
-
-VECTOR_FEATURES_SCHEMA = pa.DataFrameSchema(
-    {
-        "source": pa.Column(pl.String),
-        "layer": pa.Column(pl.String),
-        "feature": pa.Column(pl.Int64),
-        "code": pa.Column(pl.String, checks=regex_check(r"^\s*[0-9]+(\.0*)?\s*$", "integer code"), nullable=True),
-        "target": pa.Column(pl.String, nullable=True),
-        "valid": pa.Column(pl.Boolean, checks=_named("valid geometry", lambda c: c)),
-        "empty": pa.Column(pl.Boolean, checks=_named("non-empty geometry", lambda c: ~c)),
-    },
-    strict=True,
-    checks=[
-        _rule(
-            "code in crosswalk",
-            pl.col("code").is_null()
-            | ~pl.col("code").str.contains(r"^\s*[0-9]+(\.0*)?\s*$")
-            | pl.col("target").is_not_null(),
-        )
-    ],
-    name="vector label features",
-)
-
-LABEL_HISTOGRAMS_SCHEMA = pa.DataFrameSchema(
-    {
-        "source": pa.Column(pl.String),
-        "chip_id": pa.Column(pl.String),
-        "code": pa.Column(pl.Int64),
-        "pixels": pa.Column(pl.Int64, checks=pa.Check.gt(0)),
-        "target": pa.Column(pl.String, checks=_named("code in crosswalk", lambda c: c.is_not_null()), nullable=True),
-    },
-    strict=True,
-    name="label windows",
-)
-
-WEIGHTS_PROVENANCE = ("pretrained", "random")
-
-
-def _text_column() -> pa.Column:
-    """Non-blank text, not nullable."""
-    return pa.Column(pl.String, checks=non_blank_check())
-
-
-TRANSFER_SCHEMA = pa.DataFrameSchema(
-    {
-        "run_id": _text_column(),
-        "protocol": _text_column(),
-        "backbone": _text_column(),
-        "target_source": _text_column(),
-        "train_sources": _text_column(),
-        "k": pa.Column(pl.Int64, checks=_named("k >= 0", lambda c: c >= 0)),
-        "test_source": _text_column(),
-        "metric": _text_column(),
-        "value": pa.Column(  # nullable: Pandera counts NaN as null; the frame rule below still refuses a null
-            pl.Float64,
-            checks=_named("value in [0, 1] or NaN", lambda c: c.is_nan() | c.is_between(0.0, 1.0)),
-            nullable=True,
-        ),
-        "crosswalk_set": _text_column(),
-        "weights": pa.Column(
-            pl.String,
-            checks=_named("weights pretrained or random", lambda c: c.is_in(list(WEIGHTS_PROVENANCE))),
-        ),
-        "weights_file": pa.Column(pl.String, nullable=True),
-    },
-    strict=True,
-    checks=[
-        _rule("value not null (NaN for an absent class)", pl.col("value").is_not_null()),
-        _rule("unique (run_id, test_source, metric)", ~pl.struct("run_id", "test_source", "metric").is_duplicated()),
-    ],
-    name="transfer results",
-)
-
-CONFUSION_SCHEMA = pa.DataFrameSchema(
-    {
-        "run_id": _text_column(),
-        "test_source": _text_column(),
-        "target_class": _text_column(),
-        "predicted_class": _text_column(),
-        "pixels": pa.Column(pl.Int64, checks=_named("pixels >= 0", lambda c: c >= 0)),
-    },
-    strict=True,
-    checks=[
-        _rule(
-            "unique (run_id, test_source, target_class, predicted_class)",
-            ~pl.struct("run_id", "test_source", "target_class", "predicted_class").is_duplicated(),
-        )
-    ],
-    name="confusion matrices",
-)

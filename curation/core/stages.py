@@ -17,11 +17,11 @@ SHARED = "shared"  # the section every stage may read keys of besides its own
 class Stage:
     """One DVC stage: its entry module, its params section's module, and the params it reads."""
 
-    name: str
-    module: str
-    config: str
-    params: tuple[str, ...]
-    summary: str
+    name: str  # as in dvc.yaml and params.yaml
+    module: str  # `python -m <module>`
+    config: str  # registers the stage's params section
+    params: tuple[str, ...]  # what it reads, as dvc.yaml lists it
+    summary: str  # one line for --help
     matrix: bool = False  # runs once per `train.matrix` entry (--protocol, --backbone, --source, --size)
 
     @property
@@ -53,6 +53,9 @@ CURATION_SHARED = (
     "shared.bands",
     "shared.sources",
 )
+
+TRAINING_SHARED = ("shared.legends_dir", "shared.crosswalk_set", "shared.bands", "shared.sources")
+TRAINING_INPUTS = ("chips.out", "subsets.out")
 
 STAGES: tuple[Stage, ...] = (
     Stage(
@@ -94,15 +97,7 @@ STAGES: tuple[Stage, ...] = (
         "train",
         "training.train",
         "training.config",
-        (
-            "shared.legends_dir",
-            "shared.crosswalk_set",
-            "shared.bands",
-            "shared.sources",
-            "train",
-            "chips.out",
-            "subsets.out",
-        ),
+        (*TRAINING_SHARED, "train", *TRAINING_INPUTS),
         "Fine-tune backbones under the protocols for one matrix entry.",
         matrix=True,
     ),
@@ -110,16 +105,7 @@ STAGES: tuple[Stage, ...] = (
         "evaluate",
         "training.evaluate",
         "training.config",
-        (
-            "shared.legends_dir",
-            "shared.crosswalk_set",
-            "shared.bands",
-            "shared.sources",
-            "train",
-            "evaluate",
-            "chips.out",
-            "subsets.out",
-        ),
+        (*TRAINING_SHARED, "train", "evaluate", *TRAINING_INPUTS),
         "Every model of one matrix entry on every source's whole test set.",
         matrix=True,
     ),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +21,10 @@ from curation.core.geotiff import write_geotiff
 from curation.sources.agrifieldnet import FIELD_IDS_SUFFIX, ID_RE, AgriFieldNet, band_path, label_path
 from curation.sources.south_africa_crop_type import FIELD_RE, SouthAfricaCropType, labels_dir, normalize_date
 from curation.sources.south_africa_crop_type import band_path as sact_band_path
+
+Labels: TypeAlias = npt.NDArray[np.uint8]  # (H, W) class codes
+Stack: TypeAlias = npt.NDArray[np.uint16]  # (13, H, W) in S2_FILE_ORDER
+Crs: TypeAlias = CRS | str | int
 
 
 def check_field_arrays(labels: npt.NDArray[np.generic], image: npt.NDArray[np.generic], field_id: str) -> None:
@@ -42,24 +47,12 @@ def _write_bands(
 
 
 def write_sact_field(
-    root: Path,
-    field_id: str,
-    date: str,
-    labels: npt.NDArray[np.uint8],
-    image: npt.NDArray[np.uint16],
-    crs: CRS | str | int,
-    transform: Affine,
+    root: Path, field_id: str, date: str, labels: Labels, image: Stack, crs: Crs, transform: Affine
 ) -> None:
-    """Write one field in the native layout: its label raster and the 12 band files of one date (B10 dropped).
+    """One South Africa field: its label raster (codes 0..9) and 12 band files of `date` (YYYY_MM_DD; no B10).
 
-    Args:
-        root: the product root (created when missing).
-        field_id: digits, as in the product (e.g. "2199").
-        date: the imagery date, YYYY_MM_DD or YYYY-MM-DD.
-        labels: (H, W) uint8 class codes 0..9.
-        image: (13, H, W) uint16 in S2_FILE_ORDER; the B10 plane is not written.
-        crs: the field's CRS (a UTM zone in the product).
-        transform: the field's affine transform (10 m pixels in the product).
+    `field_id` is digits as in the product ("2199"); `image` is (13, H, W) uint16 in S2_FILE_ORDER on the
+    labels' (H, W) grid, in the field's UTM CRS at 10 m.
     """
     if not FIELD_RE.match(field_id):
         raise SourceError(f"field {field_id!r}", "field id", "the product's field ids are digits", "use e.g. '2199'")
@@ -71,22 +64,11 @@ def write_sact_field(
 
 
 def write_agrifieldnet_field(
-    root: Path,
-    field_id: str,
-    labels: npt.NDArray[np.uint8],
-    image: npt.NDArray[np.uint16],
-    crs: CRS | str | int,
-    transform: Affine,
+    root: Path, field_id: str, labels: Labels, image: Stack, crs: Crs, transform: Affine
 ) -> None:
-    """Write one chip in the native layout: label raster, field-id raster beside it and 12 band files (no B10).
+    """One AgriFieldNet chip: label raster (0 no data, 1..36), the field-id raster beside it, 12 band files (no B10).
 
-    Args:
-        root: the product root (created when missing).
-        field_id: the 5-character chip id of the product (lower-case letters and digits, e.g. "f2eb7").
-        labels: (H, W) uint8 class codes (0 No-Data, 1..36).
-        image: (13, H, W) uint16 in S2_FILE_ORDER; the B10 plane is not written.
-        crs: the chip's CRS (a UTM zone in the product).
-        transform: the chip's affine transform (10 m pixels in the product).
+    `field_id` is the product's 5-character id ("f2eb7"); `image` is (13, H, W) uint16 in S2_FILE_ORDER.
     """
     if not ID_RE.match(field_id):
         raise SourceError(

@@ -18,7 +18,7 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
 
-from curation.core.errors import SourceError
+from curation.core.errors import SourceError, require_folder
 from curation.core.shared import SharedParams
 from curation.sources import SOURCES
 from curation.sources.base import ChipGrid, LabelSource
@@ -102,13 +102,12 @@ def list_chips(source: SourceInput) -> list[ChipRef]:
             )
         year = product.year if product.year is not None else 0
         return [ChipRef(source, chip_id, year, None) for chip_id in product.chip_ids()]
-    if not source.images.is_dir():
-        raise SourceError(
-            source.images,
-            "image folder exists",
-            f"no such folder for source '{source.name}'",
-            f"run the demo stage or set shared.sources.{source.name}.images to the chip folder",
-        )
+    require_folder(
+        source.images,
+        "image folder exists",
+        f"no such folder for source '{source.name}'",
+        f"run the demo stage or set shared.sources.{source.name}.images to the chip folder",
+    )
     files = sorted(source.images.glob("*.tif"))
     if not files:
         raise SourceError(

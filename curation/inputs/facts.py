@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import polars as pl
 import pyogrio
 import rasterio
 import shapely
@@ -25,7 +24,7 @@ from rasterio.errors import RasterioIOError
 from curation.core.errors import CropharmonyError, Problem, SourceError, UnmappedCodesError
 from curation.core.legends import CrosswalkSet, load_set
 from curation.core.remap import Crosswalk
-from curation.core.schemas import UNMAPPED_ID, Failure
+from curation.core.schemas import UNMAPPED_ID
 from curation.inputs.chip_refs import ChipImage, ChipRef, SourceInput, crs_name, read_image, read_labels, reader
 from curation.sources.vector import VectorLabelSource
 
@@ -272,25 +271,3 @@ def _as_code(text: str | None) -> int:
         return int(float(text)) if "." in text else int(text.strip())
     except ValueError:
         return -1
-
-
-def failure_problem(
-    failure: Failure,
-    table: pl.DataFrame,
-    file_column: str,
-    fixes: dict[str, str],
-    details: dict[str, str],
-    context: dict[str, str],
-) -> Problem:
-    """A schema failure on one table row as a problem naming the row's file, in words (templates per rule)."""
-    row = table.row(failure.row, named=True) if failure.row is not None and failure.row < table.height else {}
-    where = str(row.get(file_column, "?"))
-    values = {**context, **{k: "none" if v is None else v for k, v in row.items()}}
-    chip = f"chip {row['chip_id']}: " if "chip_id" in row else ""
-    template = details.get(failure.rule)
-    if template and row:
-        detail = chip + template.format(**values)
-    else:
-        detail = chip + (f"{failure.column} = {failure.value}" if failure.column else failure.value)
-    fix = next((text for rule, text in fixes.items() if failure.rule.startswith(rule)), "see curation/schemas.py")
-    return Problem(where, failure.rule, detail, fix.format(**values) if row else fix)

@@ -21,7 +21,7 @@ from affine import Affine
 from pyproj import Transformer
 from rasterio.crs import CRS
 
-from curation.core.errors import SourceError
+from curation.core.errors import SourceError, require_folder
 from curation.core.registry import SourceInfo, source_info
 
 Bounds = tuple[float, float, float, float]
@@ -97,13 +97,12 @@ class LabelSource(ABC):
     def __init__(self, root: Path | str, year: int | None = None) -> None:
         self.root = Path(root)
         self.year = year
-        if not self.root.is_dir():
-            raise SourceError(
-                self.root,
-                "raw root exists",
-                f"no such folder for source '{self.info.name}'",
-                f"point the source at a folder laid out as {self.info.layout}",
-            )
+        require_folder(
+            self.root,
+            "raw root exists",
+            f"no such folder for source '{self.info.name}'",
+            f"point the source at a folder laid out as {self.info.layout}",
+        )
 
     def _no_files(self, pattern: str) -> SourceError:
         return SourceError(

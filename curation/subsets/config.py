@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator
 
-from curation.core.params import Section, register
+from curation.core.params import Section, increasing_sizes, register
 
 
 @register
@@ -29,6 +29,4 @@ class SubsetsParams(Section):
     @field_validator("train_sizes")
     @classmethod
     def _increasing(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if not value or any(k < 1 for k in value) or list(value) != sorted(set(value)):
-            raise ValueError("list positive, strictly increasing sizes (e.g. [10, 100, 900])")
-        return value
+        return increasing_sizes(value, "(e.g. [10, 100, 900])")

@@ -24,12 +24,13 @@ from pyproj import Transformer
 
 from curation.core.artifacts import LEAKAGE_AUDIT, SUBSET_LISTS, SUBSETS_TABLE, Artifacts
 from curation.core.errors import Problem, ProblemsError, shorten
+from curation.core.failures import Words, problems_of
 from curation.core.io import atomic_write_json, atomic_write_parquet, stage_output
 from curation.core.legends import load_set
 from curation.core.params import load_section
 from curation.core.registry import source_info
 from curation.core.runner import run_stage
-from curation.core.schemas import class_column, failures, manifest_schema, subsets_schema
+from curation.core.schemas import class_column, manifest_schema, subsets_schema
 from curation.core.shared import SharedParams
 from curation.subsets import splits
 from curation.subsets.config import SubsetsParams
@@ -96,19 +97,9 @@ def read_manifest(path: Path, classes: list[str], sources: list[str]) -> pl.Data
         problem = Problem(str(path), "file exists", "no such file", "run the chips stage first or pass --manifest")
         raise ProblemsError("cannot read the chip manifest", [problem])
     manifest = pl.read_parquet(path)
-    groups: dict[tuple[str, str], list[str]] = {}
-    for f in failures(manifest, manifest_schema(classes, sources)):
-        groups.setdefault((f.column or "(table)", f.rule), []).append(f"row {f.row}: {f.value}")
-    if groups:
-        problems = [
-            Problem(
-                str(path),
-                rule,
-                f"column {column}: {len(found)} failure(s): {shorten(found)}",
-                "rebuild it with the chips stage",
-            )
-            for (column, rule), found in sorted(groups.items())
-        ]
+    words = Words(str(path), "rebuild it with the chips stage", grouped=True)
+    problems = problems_of(manifest, manifest_schema(classes, sources), words)
+    if problems:
         raise ProblemsError("chip manifest is invalid", problems)
     return manifest
 
@@ -314,12 +305,12 @@ def plan(manifest: pl.DataFrame, params: SubsetsParams, classes: list[str]) -> P
         raise ProblemsError("leakage audit failed", [Problem(STAGE, "leakage audit", leak, fix) for leak in leaks])
     schema = {"chip_id": pl.String, "source": pl.String, "split": pl.String, "size": pl.Int64}
     frame = pl.DataFrame(columns, schema=schema).sort("source", "split", "size", "chip_id")
-    broken = failures(frame, subsets_schema(nested=nested))
+    fix = "report this bug" if params.published is None else "fix the published lists"
+    broken = problems_of(frame, subsets_schema(nested=nested), Words(STAGE, fix, grouped=True))
     if broken:
-        fix = "report this bug" if params.published is None else "fix the published lists"
-        details = [Problem(STAGE, f.rule, f"row {f.row}, column {f.column}: {f.value}", fix) for f in broken]
-        raise ProblemsError("the subsets manifest breaks its schema", details)
-    summary = {"stage": STAGE, "params": params.model_dump(mode="json"), "classes": classes, "sources": reports}
+        raise ProblemsError("the subsets manifest breaks its schema", broken)
+    settings = params.model_dump(mode="json", exclude={"report"})  # the selection's settings; not where this goes
+    summary = {"stage": STAGE, "params": settings, "classes": classes, "sources": reports}
     return Plan(frame, lists, {"sources": audits, "clean": True}, summary)
 
 

@@ -19,20 +19,20 @@ import polars as pl
 
 from curation.core.artifacts import FAILURES, HISTOGRAMS, VALIDATION_SUMMARY
 from curation.core.errors import CropharmonyError, Problem, ProblemsError
+from curation.core.fact_schemas import (
+    LABEL_HISTOGRAMS_SCHEMA,
+    RASTER_PRODUCTS_SCHEMA,
+    VECTOR_FEATURES_SCHEMA,
+    VECTOR_LAYERS_SCHEMA,
+    image_chips_schema,
+)
+from curation.core.failures import Words, failures, row_problem
 from curation.core.io import atomic_write_json, atomic_write_parquet, stage_output
 from curation.core.parallel import run_tasks
 from curation.core.params import load_section
 from curation.core.registry import source_info
 from curation.core.runner import run_stage
-from curation.core.schemas import (
-    LABEL_HISTOGRAMS_SCHEMA,
-    RASTER_PRODUCTS_SCHEMA,
-    VECTOR_FEATURES_SCHEMA,
-    VECTOR_LAYERS_SCHEMA,
-    failures,
-    image_chips_schema,
-    rows_frame,
-)
+from curation.core.schemas import rows_frame
 from curation.core.shared import SharedParams
 from curation.inputs.chip_refs import ChipRef, list_chips, source_inputs
 from curation.inputs.facts import (
@@ -40,7 +40,6 @@ from curation.inputs.facts import (
     ChipTask,
     chip_facts,
     crosswalk_set,
-    failure_problem,
     problem_from,
     raster_rows,
     vector_rows,
@@ -102,8 +101,15 @@ def _table_problems(
     table: pl.DataFrame, schema: pa.DataFrameSchema, file_column: str, context: dict[str, str]
 ) -> list[Problem]:
     found = failures(table, schema)
-    fixes = _fixes([f.rule for f in found])
-    return [failure_problem(f, table, file_column, fixes, DETAILS, context) for f in found]
+    words = Words(
+        file="?",
+        fix="see curation/core/fact_schemas.py",
+        file_column=file_column,
+        fixes=_fixes([f.rule for f in found]),
+        details=DETAILS,
+        context=context,
+    )
+    return [row_problem(f, table, words) for f in found]
 
 
 def validate_source(

@@ -17,8 +17,9 @@ from curation.chips import stage as chips
 from curation.chips.config import ChipsParams
 from curation.core.artifacts import MANIFEST
 from curation.core.errors import ProblemsError
+from curation.core.failures import failures
 from curation.core.legends import load_set
-from curation.core.schemas import class_column, failures, manifest_schema
+from curation.core.schemas import class_column, manifest_schema
 from curation.core.shared import SharedParams
 from curation.demo.stage import REGIONS
 from curation.inputs.chip_refs import list_chips, read_image, source_inputs

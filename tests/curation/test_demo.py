@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from curation.cli.commands import app
 from curation.core.legends import CrosswalkSet
+from curation.core.registry import demo_sources
 from curation.core.remap import remap_raster
 from curation.demo.config import DemoParams
 from curation.demo.stage import MARKER, build
@@ -66,7 +67,7 @@ def test_native_formats_and_layouts(world: Path) -> None:
         assert reader.grid_of(reader.chip_ids()[0]).crs.to_epsg() // 100 in (326, 327)  # UTM
     manifest = json.loads((world / "DEMO_WORLD.json").read_text())
     assert manifest["synthetic"] is True and manifest["seed"] == 7
-    assert all((world / s / "SYNTHETIC.txt").read_text().strip() == MARKER for s in SOURCES)
+    assert all((world / s / "SYNTHETIC.txt").read_text().strip() == MARKER for s in demo_sources())
 
 
 def test_chips_are_13_band_uint16_in_web_mercator(world: Path) -> None:

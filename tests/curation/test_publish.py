@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 import yaml
 
+from curation.core.registry import demo_sources
 from curation.publish.metadata import croissant_class_counts, croissant_problems, stac_class_counts, stac_problems
 from curation.publish.stage import verify_sums
 from curation.sources import SOURCES
@@ -54,7 +55,7 @@ def test_release_holds_the_chosen_subsets_and_every_file_is_summed(release: Path
         ("train", 8),
     ]
     manifest = pl.read_parquet(release / "manifest.parquet")
-    assert manifest.height == 12 * len(SOURCES)  # 8 training (nested 2 < 4 < 8) and 4 test chips per source
+    assert manifest.height == 12 * len(demo_sources())  # 8 training (nested 2 < 4 < 8) and 4 test chips per source
     assert set(manifest["chip_id"]) == set(subsets["chip_id"])
     for row in manifest.iter_rows(named=True):
         assert (release / "chips" / row["image_path"]).is_file() and (release / "chips" / row["label_path"]).is_file()
@@ -103,7 +104,7 @@ def test_class_counts_read_back_from_croissant_and_stac_match_the_manifest(relea
 def test_data_card_says_synthetic_and_version(release: Path) -> None:
     card = (release / "README.md").read_text()
     assert "**Synthetic data.**" in card and VERSION in card
-    assert all(SOURCES[name].info.licence in card for name in SOURCES)
+    assert all(SOURCES[name].info.licence in card for name in demo_sources())
 
 
 def test_publishing_refuses_to_overwrite_and_to_under_bump(project: Path) -> None:

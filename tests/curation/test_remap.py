@@ -9,7 +9,8 @@ from hypothesis.extra import numpy as hnp
 
 from curation.core.errors import UnmappedCodesError
 from curation.core.legends import CrosswalkSet
-from curation.core.remap import UNMAPPED, Crosswalk, Taxonomy, class_counts, remap_codes, remap_raster, remap_vector
+from curation.core.remap import UNMAPPED, Crosswalk, class_counts, remap_codes, remap_raster, remap_vector
+from curation.core.taxonomy import Taxonomy
 
 TAXONOMY = Taxonomy(ids=(0, 1, 2, 3), names=("ignore", "a", "b", "c"), colors=("#000000",) * 4)
 

@@ -13,8 +13,9 @@ import yaml
 from pyproj import Transformer
 
 from curation.core.errors import CropharmonyError
+from curation.core.failures import failures
 from curation.core.params import load_section
-from curation.core.schemas import class_column, failures, manifest_schema, subsets_schema
+from curation.core.schemas import class_column, manifest_schema, subsets_schema
 from curation.subsets import stage as subsets
 from curation.subsets.config import SubsetsParams
 from curation.subsets.study_lists import list_bytes, list_name, read_list

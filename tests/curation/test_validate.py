@@ -15,7 +15,8 @@ import rasterio
 from shapely.geometry import Polygon
 
 from curation.core.errors import ProblemsError
-from curation.core.schemas import LABEL_HISTOGRAMS_SCHEMA, failures
+from curation.core.fact_schemas import LABEL_HISTOGRAMS_SCHEMA
+from curation.core.failures import failures
 from curation.core.shared import SharedParams
 from curation.validate import stage as validate
 from curation.validate.config import ValidateParams

@@ -8,7 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from curation.core.schemas import TRANSFER_SCHEMA, failures
+from curation.core.failures import failures
+from curation.core.result_schemas import TRANSFER_SCHEMA
 from curation.core.shared import SharedParams
 from training.config import EvaluateParams, TrainParams
 from training.evaluate import MissingRunsError, evaluate_entry

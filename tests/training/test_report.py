@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 
 from curation.core.errors import ProblemsError
-from curation.core.schemas import TRANSFER_SCHEMA, failures
+from curation.core.failures import failures
+from curation.core.result_schemas import TRANSFER_SCHEMA
 from training.report import main, run_report
 
 SOURCES = ("cdl", "eurocrops", "nccm")
