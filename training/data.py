@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from curation.core.artifacts import MANIFEST
 from curation.core.errors import Problem, ProblemsError
 
 Batch = dict[str, torch.Tensor]
@@ -101,7 +102,7 @@ def load_bank(chips_root: Path, manifest: pl.DataFrame, chip_ids: Sequence[str],
             "chips missing from the manifest",
             [
                 Problem(
-                    str(chips_root / "manifest.parquet"),
+                    str(chips_root / MANIFEST),
                     "lists every subset chip",
                     f"{missing[:3]}",
                     "re-run `dvc repro`",

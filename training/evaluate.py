@@ -14,10 +14,10 @@ from typing import Any
 import polars as pl
 import torch
 
-from curation.core.artifacts import CONFUSION, EVAL_METRICS, MANIFEST, RUN_RECORD, Artifacts
+from curation.core.artifacts import CONFUSION, EVAL_INDEX, EVAL_METRICS, MANIFEST, RUN_RECORD, Artifacts
 from curation.core.errors import Problem, ProblemsError
 from curation.core.io import atomic_write_json, atomic_write_parquet
-from curation.core.legends import load_taxonomy
+from curation.core.legends import taxonomy_of
 from curation.core.params import load_section
 from curation.core.runner import matrix_entry, output_option, run_stage
 from curation.core.shared import SharedParams
@@ -35,7 +35,7 @@ class MissingRunsError(ProblemsError):
 
 def class_names(legends_dir: Path) -> list[str]:
     """Names by class id (ids the taxonomy skips get a placeholder, so the list indexes by id)."""
-    taxonomy = load_taxonomy(legends_dir / "target.csv")
+    taxonomy = taxonomy_of(legends_dir)
     names = [f"class_{i}" for i in range(taxonomy.size)]
     for class_id, name in zip(taxonomy.ids, taxonomy.names, strict=True):
         names[class_id] = name
@@ -127,7 +127,7 @@ def evaluate_entry(
     confusion_table = pl.DataFrame(cells, schema_overrides={"pixels": pl.Int64})
     atomic_write_parquet(out / EVAL_METRICS, metrics)
     atomic_write_parquet(out / CONFUSION, confusion_table)
-    atomic_write_json(out / "entry.json", {"entry": out.name, "runs": sorted({r["run_id"] for r in metric_rows})})
+    atomic_write_json(out / EVAL_INDEX, {"entry": out.name, "runs": sorted({r["run_id"] for r in metric_rows})})
     return metrics
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from curation.core.artifacts import SUBSETS_TABLE
 from curation.core.errors import ParamsError, Problem
 from training.backbones import MATRIX_BACKBONES
 from training.config import ALL, PhaseParams, TrainParams
@@ -82,7 +83,7 @@ def set_ids(subsets: pl.DataFrame, source: str, split: str, size: int) -> list[s
             "no such subset",
             [
                 Problem(
-                    "data/subsets/subsets.parquet",
+                    f"{SUBSETS_TABLE} (params subsets.out)",
                     "train.sizes and train.others_size are subsets.train_sizes",
                     f"{source} {split} size {size} (has {sizes})",
                     "list sizes the subsets stage builds",

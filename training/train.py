@@ -17,7 +17,7 @@ import torch
 
 from curation.core.artifacts import MANIFEST, RUN_RECORD, RUNS_INDEX, Artifacts
 from curation.core.io import atomic_write_json, stage_output
-from curation.core.legends import load_taxonomy
+from curation.core.legends import taxonomy_of
 from curation.core.params import load_section
 from curation.core.runner import matrix_entry, output_option, run_stage
 from curation.core.shared import SharedParams
@@ -88,7 +88,7 @@ def run_entry(
     if params.threads:
         torch.set_num_threads(params.threads)
     manifest = pl.read_parquet(chips_root / MANIFEST)
-    taxonomy = load_taxonomy(shared.legends_dir / "target.csv")
+    taxonomy = taxonomy_of(shared.legends_dir)
     plans = plan_entry(params, list(shared.sources), subsets, manifest, entry)
     bank: ChipBank = load_bank(chips_root, manifest, sorted({c for p in plans for c in p.chip_ids()}))
     bank = bank.to(device_of(params.accelerator))

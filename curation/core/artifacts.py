@@ -31,6 +31,7 @@ CURVES_TABLE = "plots/learning_curves.csv"
 EVAL_METRICS = "metrics.parquet"  # per evaluated entry
 RUN_RECORD = "run.json"  # per trained run
 RUNS_INDEX = "runs.json"  # per trained entry
+EVAL_INDEX = "entry.json"  # per evaluated entry: the runs it holds
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from curation.core.schemas import SOURCE_LEGENDS_SCHEMA, TARGET_SCHEMA, crosswal
 from curation.core.taxonomy import Taxonomy
 
 TOOLKIT = "toolkit"
+TARGET = "target.csv"  # the harmonized classes, shared by every set unless a set folder has its own
+SOURCES_TABLE = "sources.csv"  # per source: match rule, code range, crosswalk file
 
 # rule name in the schema -> (what the rule says, how to fix a breach)
 _RULES = {
@@ -103,6 +105,11 @@ def _schema_problems(frame: pl.DataFrame, schema: pa.DataFrameSchema, path: Path
         values="quoted",
     )
     return problems_of(frame, schema, words)
+
+
+def taxonomy_of(legends_dir: Path) -> Taxonomy:
+    """The taxonomy every set of `legends_dir` shares (its target.csv)."""
+    return load_taxonomy(legends_dir / TARGET)
 
 
 def load_taxonomy(path: Path) -> Taxonomy:
@@ -196,8 +203,8 @@ def _load_set(legends_dir: Path, set_name: str, problems: list[Problem]) -> Cros
         return own if own.is_file() else legends_dir / name
 
     n_before = len(problems)
-    taxonomy = _taxonomy(shared("target.csv"), problems)
-    legends = _source_legends(shared("sources.csv"), problems)
+    taxonomy = _taxonomy(shared(TARGET), problems)
+    legends = _source_legends(shared(SOURCES_TABLE), problems)
     if taxonomy is None or legends is None:
         return None
     crosswalks = {}

@@ -30,7 +30,7 @@ from curation.core.io import (
     sha256_file,
     stage_output,
 )
-from curation.core.legends import load_set
+from curation.core.legends import SOURCES_TABLE, TARGET, load_set
 from curation.core.params import load_section
 from curation.core.registry import source_info
 from curation.core.runner import run_stage
@@ -243,7 +243,7 @@ def assemble(
     crosswalks = load_set(shared.legends_dir, shared.crosswalk_set)
     legends = crosswalks.directory
     files = [crosswalks.legends[s].crosswalk for s in shared.sources]
-    names = list(dict.fromkeys(["target.csv", "sources.csv", *files]))
+    names = list(dict.fromkeys([TARGET, SOURCES_TABLE, *files]))
     for name in names:
         source = legends / name if (legends / name).is_file() else shared.legends_dir / name
         place_file(source, release / CROSSWALKS / name, "copy")

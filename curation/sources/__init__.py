@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Iterator, Mapping
 
 from curation.core.errors import SourceError
-from curation.core.registry import SourceInfo, load_registry, registry_rows
+from curation.core.registry import SourceInfo, load_registry, registry_path, registry_rows
 from curation.sources.base import ChipGrid, LabelSource
 
 __all__ = ["SOURCES", "ChipGrid", "LabelSource", "SourceError", "SourceInfo", "get_source", "registry_rows"]
@@ -30,12 +30,12 @@ def get_source(name: str) -> type[LabelSource]:
         reader = getattr(importlib.import_module(module), attribute)
     except (ImportError, AttributeError) as exc:
         raise SourceError(
-            "curation/sources/registry.csv", "reader importable", f"source '{name}': {info.reader}: {exc}",
+            registry_path(), "reader importable", f"source '{name}': {info.reader}: {exc}",
             "name the reader as module:Class of an importable module",
         ) from exc  # fmt: skip
     if not (isinstance(reader, type) and issubclass(reader, LabelSource)):
         raise SourceError(
-            "curation/sources/registry.csv", "reader is a LabelSource", f"source '{name}': {info.reader}",
+            registry_path(), "reader is a LabelSource", f"source '{name}': {info.reader}",
             "point the row at a subclass of curation.sources.base.LabelSource",
         )  # fmt: skip
     return reader
