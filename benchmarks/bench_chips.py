@@ -1,13 +1,13 @@
 """The `chips` stage on a Dask LocalCluster: 1 worker vs 2 workers (scaling), with the in-process run for reference.
 
-Input: a demo world (`curation.demo.build`: all six sources in their native layouts, `--chips-per-source` image chips
-or chip-product fields of `--chip-px` pixels each), built once into the work folder and reused while its params match.
-Each timed run is the whole stage, `curation.chips.build`, with params that differ only in `shared.dask`:
-`local` with 1 worker, `local` with `--workers` workers (default 2), and `synchronous` (in-process, no Dask). Runs are
-interleaved (1, 2, synchronous, then again) so drift on a shared machine hits all three alike. Every run must write
-a byte-identical manifest.parquet, else the benchmark fails. The stage's time includes starting and stopping its
-cluster; that fixed cost (cluster start, workers importing the stage module, shutdown) is also timed on its own, with
-one trivial task, so the per-chip rate without it can be told apart.
+Input: a demo world (`curation.demo.stage.build`: all six sources in their native layouts, `--chips-per-source`
+image chips or chip-product fields of `--chip-px` pixels each), built once into the work folder and reused while its
+params match. Each timed run is the whole stage, `curation.chips.stage.build`, with params that differ only in
+`shared.dask`: `local` with 1 worker, `local` with `--workers` workers (default 2), and `synchronous` (in-process,
+no Dask). Runs are interleaved (1, 2, synchronous, then again) so drift on a shared machine hits all three alike.
+Every run must write a byte-identical manifest.parquet, else the benchmark fails. The stage's time includes starting
+and stopping its cluster; that fixed cost (cluster start, workers importing the stage module, shutdown) is also
+timed on its own, with one trivial task, so the per-chip rate without it can be told apart.
 
 Run: `uv run python benchmarks/bench_chips.py --chip-px 256 --chips-per-source 60 --repeats 3`
 """

@@ -1,13 +1,13 @@
 """Select subsets from a 1,000,000-chip manifest: spatial hashing (ours) vs all-pairs buffer exclusion (baseline).
 
-Ours: `curation.subsets.plan` does everything the `subsets` stage does per source except reading and writing
+Ours: `curation.subsets.stage.plan` does everything the `subsets` stage does per source except reading and writing
 files (the manifest is validated once beforehand, timed apart): footprints into the source's metric frame, blocks,
 the stratified test set, the buffer exclusion by spatial hash, the nested training ordering, the leakage audit, the
 report and the subsets-manifest schema. Target: under 2 s.
 Baseline: the same buffer exclusion done the straightforward way: box distances from every pool chip to every
 test chip, broadcast in chunks, then the exact footprint test on pairs whose boxes lie within the buffer.
-Both exclusions run inside the same selection (`curation.splits.select`) on the same footprints, and must give the
-same training pools and orderings, else the run fails. Prints the median times and the ratio baseline/ours.
+Both exclusions run inside the same selection (`curation.subsets.splits.select`) on the same footprints, and must give
+the same training pools and orderings, else the run fails. Prints the median times and the ratio baseline/ours.
 
 Run: `uv run python benchmarks/bench_subsets.py --rows 1000000 --repeats 3`
 """

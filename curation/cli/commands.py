@@ -120,13 +120,13 @@ def _stage_command(stage: Stage) -> Callable[..., None]:
     """A command that hands its arguments to the stage's own entry point (`python -m <module>` has the same)."""
 
     def command(ctx: typer.Context, params: ParamsOption = DEFAULT_PARAMS) -> None:
-        entry = importlib.import_module(stage.entry)  # deferred: stages pull in their readers or torch
-        entry.main(["--params", str(params), *ctx.args])
+        module = importlib.import_module(stage.entry)  # deferred: stages pull in their readers or torch
+        module.main(["--params", str(params), *ctx.args])
 
-    options = (
-        " Options: --protocol, --backbone, --source, --size (a matrix entry; default all)." if stage.matrix else ""
+    entry = " One matrix entry: --protocol, --backbone, --source, --size (default all)." if stage.matrix else ""
+    command.__doc__ = (
+        f"{stage.summary.rstrip('.')} (stage `{stage.name}`).{entry} Options: `python -m {stage.module} --help`."
     )
-    command.__doc__ = f"Stage {stage.name}: {stage.summary}{options} `python -m {stage.module} --help` lists the rest."
     return command
 
 

@@ -1,17 +1,17 @@
 """What a release folder holds and what its data card and metadata writers are told about it.
 
-`releases/<version>/` (written by stage `publish`, curation/publish.py):
+`releases/<version>/` (written by stage `publish`, curation/publish/stage.py):
 
-    README.md                  the data card (curation/release_card.py)
+    README.md                  the data card (curation/publish/card.py)
     SHA256SUMS                 `<sha256>  <path>` for every other file, sorted by path (sha256sum -c reads it)
     release.json               version, fingerprints (crosswalks, splits, chips) and counts: the next version's check
-    croissant.json             Croissant JSON-LD (curation/release_metadata.py)
+    croissant.json             Croissant JSON-LD (curation/publish/croissant.py)
     stac/collection.json       STAC collection, one item per chip under stac/<source>/<chip_id>.json (label extension)
     manifest.parquet           the manifest rows of the released chips (paths relative to chips/)
     class_counts.csv           source, split, size, class, pixels, chips: pixels of each class and chips holding any
     subsets/subsets.parquet    chip_id, source, split, size (ours)
     subsets/lists/*.csv        the same in the study's format (sentinel2_<dataset>_subsampled_<size>.csv)
-    crosswalks/                target.csv, sources.csv and one CSV per source of the set used; crosswalks.json: the
+    crosswalks/                target.csv, sources.csv and the crosswalk CSVs of the set used; crosswalks.json: the
                                comparison with the other sets (the study's `paper` set)
     validation/                summary.json, <source>.json, failures.parquet of the validate run
     chips/<source>/images/<chip_id>.tif, chips/<source>/labels/<chip_id>.tif

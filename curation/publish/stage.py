@@ -1,11 +1,11 @@
-"""Stage `publish`: a versioned release of the harmonized dataset in `publish.out/<version>/` (layout: release_info).
+"""Stage `publish`: a versioned release of the harmonized dataset in `publish.out/<version>/` (layout: publish/info.py).
 
 The release is assembled in a temporary folder: the chosen subsets' chips and labels, the manifest, the subset lists
 (ours and the study's CSVs), the crosswalk set used, the validation reports, class counts, release.json
 (fingerprints), the data card, Croissant and STAC metadata, then SHA256SUMS over every file. Before it is renamed into
 place, its version is checked against the published ones (`<out>/published/<version>.json`, written by
 `cropharmony publish push`): a published version is never overwritten with different content, and a new version must
-raise the level its changes require (release_version.py).
+raise the level its changes require (publish/version.py).
 """
 
 from __future__ import annotations

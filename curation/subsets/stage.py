@@ -2,7 +2,7 @@
 
 Metric frame: chips of one source may lie in several CRSs (UTM zones, Web Mercator), so each source gets one frame,
 a spherical azimuthal equidistant projection centred on the median chip centroid, and each chip's footprint is the
-quadrilateral of its four projected corners (`curation.splits` says why not its bounding box). Corners suffice:
+quadrilateral of its four projected corners (`curation.subsets.splits` says why not its bounding box). Corners suffice:
 an edge along a parallel bows by its length squared over 8 R / tan(lat), about 6 cm for a 2.5 km chip at 40 N.
 Spherical rather than ellipsoidal: PROJ's ellipsoidal aeqd solves a geodesic per point (5x slower at 10^6 chips)
 for a difference under 0.6 %; both stretch distances away from the centre alike (0.1 % at 500 km, 3 % at 2500 km),
