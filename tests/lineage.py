@@ -21,8 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("curation", "training", "app")
 REGISTRY = ROOT / "curation" / "sources" / "registry.csv"
 
-# Data files a module reads by itself (not through a path from params): a stage importing it depends on them.
-DATA_READS: dict[str, tuple[str, ...]] = {"curation.core.registry": ("curation/sources/registry.csv",)}
+# Data files a module reads: a stage importing it depends on them (`${...}`: a path from params.yaml).
+DATA_READS: dict[str, tuple[str, ...]] = {
+    "curation.core.registry": ("curation/sources/registry.csv",),
+    "curation.core.legends": ("${shared.legends_dir}/target.csv", "${shared.legends_dir}/sources.csv"),
+}
 
 
 def module_files(root: Path = ROOT) -> dict[str, Path]:
@@ -195,13 +198,19 @@ def dvc_stages(dvc_yaml: Path = ROOT / "dvc.yaml", params_yaml: Path = ROOT / "p
     }
 
 
-def stage_files(stage: DvcStage, graph: Mapping[str, set[str]], modules: Mapping[str, Path]) -> set[str]:
-    """Project files (relative paths) the stage's command imports or reads by itself."""
+def stage_files(
+    stage: DvcStage,
+    graph: Mapping[str, set[str]],
+    modules: Mapping[str, Path],
+    params_yaml: Path = ROOT / "params.yaml",
+) -> set[str]:
+    """Project files (relative paths) the stage's command imports, and the data files those modules read."""
     entry = stage.module
     start = [entry, f"{entry}.__main__"] if f"{entry}.__main__" in modules else [entry]
     reached = closure(start, graph)
     files = {modules[m].relative_to(ROOT).as_posix() for m in reached}
-    files |= {data for m in reached for data in DATA_READS.get(m, ())}
+    params = yaml.safe_load(params_yaml.read_text(encoding="utf-8"))
+    files |= {interpolate(data, params) for m in reached for data in DATA_READS.get(m, ())}
     return files
 
 
