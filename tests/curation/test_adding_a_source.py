@@ -92,8 +92,11 @@ def follow(project: Path, blocks: dict[str, str]) -> dict[str, Any]:
             if len(fields) == len(lines[0].split(",")) + 1:  # the row names its crosswalk: add the column once
                 lines = [f"{lines[0]},crosswalk", *(f"{line}," for line in lines[1:])]
             table.write_text("\n".join([*lines, body.rstrip("\n")]) + "\n", encoding="utf-8")
+        elif path.startswith("curation/legends/") and body.startswith("cp "):  # a shell step: copy a legend file
+            source, target = (project / "legends" / Path(p).relative_to("curation/legends") for p in body.split()[1:])
+            shutil.copyfile(source, target)
         elif path.startswith("curation/legends/"):
-            (project / "legends" / Path(path).name).write_text(body, encoding="utf-8")
+            (project / "legends" / Path(path).relative_to("curation/legends")).write_text(body, encoding="utf-8")
     params = yaml.safe_load(blocks["params.yaml"])
     assert isinstance(params, dict) and len(params) == 1
     return params
@@ -170,6 +173,7 @@ def test_a_raster_source_with_its_own_legend(project: Path) -> None:
     codes = write_aci(project / "raw" / source["labels"])
     crosswalks = load_set(project / "legends", "toolkit")
     assert crosswalks["aci"].path.endswith("legends/aci.csv")
+    assert load_set(project / "legends", "paper")["aci"].path.endswith("paper/aci.csv")  # both sets load
     images = project / "raw" / source["images"]
     grid = image_chip(images / "2021_0_0.tif", CRS.from_epsg(3161), LEFT + 100.0, TOP - 100.0)
     summary, manifest = run_stages(project, shared_for(project, name, source))
