@@ -48,7 +48,9 @@ class _Out:
     def __init__(self, section: str, key: str = "out", stage: str | None = None, doc: str = "") -> None:
         self.section, self.key, self.stage, self.__doc__ = section, key, stage or section, doc
 
-    def __get__(self, catalogue: Artifacts, owner: type | None = None) -> Artifact:
+    def __get__(self, catalogue: Artifacts | None, owner: type | None = None) -> Artifact:
+        if catalogue is None:  # on the class (help(), inspect): there is no project to read
+            raise AttributeError(f"{self.section}.{self.key}: ask a catalogue (Artifacts.load(params))")
         return Artifact(catalogue.path_of(self.section, self.key), self.stage)
 
 
@@ -58,7 +60,9 @@ class _Inside:
     def __init__(self, folder: str, name: str, doc: str = "") -> None:
         self.folder, self.name, self.__doc__ = folder, name, doc
 
-    def __get__(self, catalogue: Artifacts, owner: type | None = None) -> Artifact:
+    def __get__(self, catalogue: Artifacts | None, owner: type | None = None) -> Artifact:
+        if catalogue is None:
+            raise AttributeError(f"{self.folder}/{self.name}: ask a catalogue (Artifacts.load(params))")
         parent: Artifact = getattr(catalogue, self.folder)
         return Artifact(parent.path / self.name, parent.stage)
 
