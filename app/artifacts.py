@@ -56,7 +56,7 @@ class Artifacts:
             crosswalk_set=shared.crosswalk_set,
             bands=shared.bands,
             raw_root=catalogue.raw_root,
-            min_class_share=float(getattr(load_named("subsets", params), "min_class_share")),  # noqa: B009
+            min_class_share=float(load_named("subsets", params).model_dump()["min_class_share"]),
         )
 
     # Each artifact with the stage that writes it.

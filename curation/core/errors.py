@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -57,6 +58,12 @@ def require_folder(path: Path, rule: str, detail: str, fix: str) -> None:
     """Raise a SourceError (path, rule, detail, fix) unless `path` is a folder."""
     if not path.is_dir():
         raise SourceError(path, rule, detail, fix)
+
+
+def closest(name: str, names: Sequence[str]) -> str:
+    """The fix for a mistyped name: the closest known one, else the list of them."""
+    close = difflib.get_close_matches(name, list(names), n=1)
+    return f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(names)}"
 
 
 def shorten(ids: Sequence[str], shown: int = 5) -> str:

@@ -121,7 +121,8 @@ def read_params(path: Path = DEFAULT_PARAMS) -> dict[str, Any]:
     return raw
 
 
-def _suggest(key: str, valid: list[str]) -> str:
+def suggest(key: str, valid: list[str]) -> str:
+    """'did you mean ...?' for a mistyped key, with the valid ones."""
     close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
     if close:
         return f"did you mean '{close[0]}'? (valid: {', '.join(valid)})"
@@ -134,7 +135,7 @@ def _unknown_keys(raw: Mapping[str, Any], model: type[BaseModel], prefix: str, f
     for key, value in raw.items():
         dotted = f"{prefix}.{key}"
         if key not in model.model_fields:
-            problems.append(Problem(file, "unknown key", f"'{dotted}'", _suggest(str(key), fields)))
+            problems.append(Problem(file, "unknown key", f"'{dotted}'", suggest(str(key), fields)))
             continue
         annotation = _strip_optional(model.model_fields[key].annotation)
         if _is_model(annotation) and isinstance(value, Mapping):
@@ -184,7 +185,7 @@ def _section_problems(raw: Mapping[str, Any], model: type[Section], file: str) -
 
 def _top_level_problems(raw: Mapping[str, Any], file: str) -> list[Problem]:
     return [
-        Problem(file, "unknown section", f"'{key}'", _suggest(str(key), list(SECTION_NAMES)))
+        Problem(file, "unknown section", f"'{key}'", suggest(str(key), list(SECTION_NAMES)))
         for key in raw
         if key not in SECTION_NAMES
     ]
@@ -226,8 +227,3 @@ def check_all(path: Path = DEFAULT_PARAMS) -> dict[str, Section]:
     if problems:
         raise ParamsError("params are invalid", problems)
     return sections
-
-
-def suggest(key: str, valid: list[str]) -> str:
-    """'did you mean ...?' for a mistyped name."""
-    return _suggest(key, valid)

@@ -7,14 +7,13 @@ params, the CLI, the data card and the app know every source without importing r
 from __future__ import annotations
 
 import csv
-import difflib
 import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Literal, cast
 
-from curation.core.errors import Problem, ProblemsError
+from curation.core.errors import Problem, ProblemsError, closest
 
 REGISTRY = Path(__file__).resolve().parents[1] / "sources" / "registry.csv"
 REGISTRY_ENV = "CROPHARMONY_REGISTRY"  # another registry file (a private source, a test): the whole table, not a diff
@@ -147,8 +146,7 @@ def source_info(name: str) -> SourceInfo:
     """A source's registry entry, with the closest name suggested on a typo."""
     registry = load_registry()
     if name not in registry:
-        close = difflib.get_close_matches(name, list(registry), n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(registry)}"
+        hint = closest(name, list(registry))
         raise RegistryError(
             "unknown source", [Problem(str(registry_path()), "registered source", f"'{name}' is not registered", hint)]
         )

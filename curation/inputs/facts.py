@@ -198,11 +198,7 @@ def vector_rows(
     features: list[Row] = []
     try:
         product = reader(source, source.year)
-        if not isinstance(product, VectorLabelSource):
-            raise SourceError(
-                str(source.labels), "vector product", f"{source.name} is read by {type(product).__name__}",
-                "list it as kind raster or chips in curation/sources/registry.csv, or give it a VectorLabelSource",
-            )  # fmt: skip
+        assert isinstance(product, VectorLabelSource)  # get_source holds a `vector` row to a VectorLabelSource
         uris = product.layer_uris()
     except CropharmonyError as exc:
         return layers, features, [problem_from(exc, str(source.labels))]

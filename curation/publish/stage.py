@@ -253,8 +253,7 @@ def assemble(
     for report in sorted(artifacts.validation.path.glob("*")):
         if report.is_file():
             place_file(report, release / VALIDATION / report.name, "copy")
-    classes = load_set(shared.legends_dir, shared.crosswalk_set).taxonomy.names
-    counts = _class_counts(manifest, chosen, classes)
+    counts = _class_counts(manifest, chosen, crosswalks.taxonomy.names)
     (release / CLASS_COUNTS).write_text(counts.write_csv(), encoding="utf-8")
     return chosen, manifest
 

@@ -6,24 +6,30 @@ that needs the names (params, the CLI, the app) loads no reader and none of rast
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from collections.abc import Iterator, Mapping
 
-from curation.core.errors import SourceError
+from curation.core.errors import SourceError, closest
 from curation.core.registry import SourceInfo, load_registry, registry_path, registry_rows
 from curation.sources.base import ChipGrid, LabelSource
 
 __all__ = ["SOURCES", "ChipGrid", "LabelSource", "SourceError", "SourceInfo", "get_source", "registry_rows"]
 
 
+def _kind_base(kind: str) -> type:
+    """The base class a reader of registry `kind` must extend: the kind decides which stage code handles it."""
+    from curation.sources.chip_product import ChipProductSource  # deferred, like the readers themselves
+    from curation.sources.raster import RasterLabelSource
+    from curation.sources.vector import VectorLabelSource
+
+    return {"raster": RasterLabelSource, "vector": VectorLabelSource, "chips": ChipProductSource}[kind]
+
+
 def get_source(name: str) -> type[LabelSource]:
     """The reader class of a source name (imported on first use), with the closest name suggested on a typo."""
     registry = load_registry()
     if name not in registry:
-        close = difflib.get_close_matches(name, list(registry), n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(registry)}"
-        raise SourceError(f"source '{name}'", "known source", "not in the registry", hint)
+        raise SourceError(f"source '{name}'", "known source", "not in the registry", closest(name, list(registry)))
     info = registry[name]
     module, _, attribute = info.reader.partition(":")
     try:
@@ -33,10 +39,11 @@ def get_source(name: str) -> type[LabelSource]:
             registry_path(), "reader importable", f"source '{name}': {info.reader}: {exc}",
             "name the reader as module:Class of an importable module",
         ) from exc  # fmt: skip
-    if not (isinstance(reader, type) and issubclass(reader, LabelSource)):
+    base = _kind_base(info.kind)
+    if not (isinstance(reader, type) and issubclass(reader, base) and issubclass(reader, LabelSource)):
         raise SourceError(
-            registry_path(), "reader is a LabelSource", f"source '{name}': {info.reader}",
-            "point the row at a subclass of curation.sources.base.LabelSource",
+            registry_path(), f"a {info.kind} reader is a {base.__name__}", f"source '{name}': {info.reader}",
+            f"point the row at a subclass of {base.__module__}.{base.__name__}, or correct its kind",
         )  # fmt: skip
     return reader
 

@@ -51,6 +51,16 @@ class VectorLabelSource(LabelSource):
         super().__init__(root, year)
         self._layers: list[Layer] | None = None
 
+    @classmethod
+    def words(cls) -> dict[str, str]:
+        """How messages name the product's codes (`code_column`, `code_name`, `a_code`, `product`)."""
+        return {
+            "code_column": cls.code_column.replace("{year}", "<year>"),
+            "code_name": cls.code_name,
+            "a_code": cls.a_code,
+            "product": cls.info.title,
+        }
+
     def wanted(self, name: str) -> bool:
         """Whether a layer file of this name holds the reader's year (every file, unless a product names years)."""
         return True

@@ -44,7 +44,7 @@ from curation.inputs.facts import (
     raster_rows,
     vector_rows,
 )
-from curation.sources import get_source
+from curation.sources import LabelSource, get_source
 from curation.sources.vector import VectorLabelSource
 from curation.validate.config import ValidateParams
 
@@ -124,7 +124,7 @@ def validate_source(
     crosswalks = crosswalk_set(shared.legends_dir, shared.crosswalk_set)
     crosswalk, names = crosswalks[name], crosswalks.taxonomy.names
     errors = list(product_problems)
-    context = {"crosswalk": crosswalk.path, "source": name, **_vector_words(name)}
+    context = {"crosswalk": crosswalk.path, "source": name, **_words(get_source(name))}
     tables: dict[str, pl.DataFrame] = {}
     kind = source_info(name).kind
     if kind == "raster":
@@ -176,17 +176,8 @@ def validate_source(
     }
 
 
-def _vector_words(name: str) -> dict[str, str]:
-    """How a vector source's messages name its code attribute (`code_column`, `a_code`, `code_name`, `product`)."""
-    reader = get_source(name)
-    if not issubclass(reader, VectorLabelSource):
-        return {}
-    return {
-        "code_column": reader.code_column.replace("{year}", "<year>"),
-        "code_name": reader.code_name,
-        "a_code": reader.a_code,
-        "product": reader.info.title,
-    }
+def _words(reader: type[LabelSource]) -> dict[str, str]:
+    return reader.words() if issubclass(reader, VectorLabelSource) else {}
 
 
 def _missing_code_warnings(features: pl.DataFrame | None, words: dict[str, str]) -> list[Problem]:

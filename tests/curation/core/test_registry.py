@@ -95,3 +95,10 @@ def test_a_registry_row_naming_a_missing_reader_is_an_error(tmp_path: Path, monk
     assert "ghost" in source_names()
     with pytest.raises(SourceError, match=r"reader importable.*curation\.sources\.ghost"):
         get_source("ghost")
+
+
+def test_a_reader_of_another_kind_than_its_row_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = [{**row, "kind": "vector"} if row["source"] == "cdl" else row for row in rows()]
+    monkeypatch.setenv(REGISTRY_ENV, str(write(tmp_path / "registry.csv", table)))
+    with pytest.raises(SourceError, match=r"a vector reader is a VectorLabelSource.*curation\.sources\.cdl:CDL"):
+        get_source("cdl")
