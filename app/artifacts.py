@@ -1,4 +1,6 @@
-"""Where the pipeline's artifacts are, which stage writes each, and readers that name that stage when one is missing.
+"""Where the pipeline's artifacts are, which stage writes each, and readers that name that stage.
+
+A missing artifact and one that cannot be read (a truncated Parquet or JSON file, say) both name the stage to run.
 
 The app reads artifacts only. Paths come from the project's params.yaml through curation's artifact catalogue, so a
 project that moved an output folder is still found. Nothing here imports streamlit, torch or the
@@ -16,7 +18,7 @@ import polars as pl
 
 from curation.core.artifacts import FAILURES, HISTOGRAMS, TRANSFER, VALIDATION_SUMMARY, Artifact
 from curation.core.artifacts import Artifacts as Catalogue
-from curation.core.io import demo_marker
+from curation.core.io import DEMO_MARKER, demo_marker
 from curation.core.params import load_named, load_section
 from curation.core.shared import SharedParams
 
@@ -29,6 +31,21 @@ class MissingArtifact(Exception):
     def __init__(self, path: Path, stage: str) -> None:
         self.path, self.stage = path, stage
         super().__init__(f"`{path}` is missing: it is written by stage `{stage}`. Run `uv run dvc repro {stage}`.")
+
+
+class CorruptArtifact(Exception):
+    """An artifact exists but cannot be read (truncated, overwritten): the message names it and the stage to re-run.
+
+    `--force --single-item` re-runs that one stage even where DVC would not see the damage (a copied project).
+    """
+
+    def __init__(self, path: Path, stage: str, error: BaseException) -> None:
+        self.path, self.stage = path, stage
+        first = (str(error).strip().splitlines() or [""])[0][:200]
+        super().__init__(
+            f"`{path}` cannot be read ({type(error).__name__}: {first}). It is written by stage `{stage}`: re-run it "
+            f"with `uv run dvc repro --force --single-item {stage}`."
+        )
 
 
 @dataclass(frozen=True)
@@ -113,19 +130,28 @@ def stamp(path: Path) -> int:
 
 
 def read_parquet(path: Path, stage: str) -> pl.DataFrame:
-    """A Parquet artifact, or MissingArtifact naming its stage."""
+    """A Parquet artifact, or MissingArtifact / CorruptArtifact naming its stage."""
     if not path.is_file():
         raise MissingArtifact(path, stage)
-    return pl.read_parquet(path)
+    try:
+        return pl.read_parquet(path)
+    except (OSError, pl.exceptions.PolarsError) as error:
+        raise CorruptArtifact(path, stage, error) from error
 
 
 def read_json(path: Path, stage: str) -> Any:  # noqa: ANN401 - JSON
-    """A JSON artifact, or MissingArtifact naming its stage."""
+    """A JSON artifact, or MissingArtifact / CorruptArtifact naming its stage."""
     if not path.is_file():
         raise MissingArtifact(path, stage)
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise CorruptArtifact(path, stage, error) from error
 
 
 def demo_world(artifacts: Artifacts) -> dict[str, Any] | None:
-    """The demo world's marker (seed, sizes) when the raw root is synthetic, else None."""
-    return demo_marker(artifacts.raw_root)
+    """The demo world's marker (seed, sizes) when the raw root is synthetic, else None (CorruptArtifact: unreadable)."""
+    try:
+        return demo_marker(artifacts.raw_root)
+    except (OSError, ValueError) as error:
+        raise CorruptArtifact(artifacts.raw_root / DEMO_MARKER, "demo", error) from error

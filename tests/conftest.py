@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,14 @@ from tests.tiny_project import TinyProject, build
 ROOT = Path(__file__).resolve().parents[1]
 LEGENDS = ROOT / "curation" / "legends"
 SAMPLES = ROOT.parent / "shared" / "samples"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One fresh derived-data cache per test session (layer indexes, label windows), inherited by subprocesses."""
+    if "CROPHARMONY_CACHE" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="cropharmony-test-cache-")
+        os.environ["CROPHARMONY_CACHE"] = folder
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 @pytest.fixture(scope="session")

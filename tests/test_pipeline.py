@@ -15,6 +15,7 @@ from curation.core.registry import demo_sources
 from curation.core.result_schemas import TRANSFER_SCHEMA
 from curation.core.schemas import class_column, manifest_schema, subsets_schema
 from tests.tiny_project import ROOT, TinyProject, run
+from training.backbones import MATRIX_BACKBONES
 
 STAGES = ("crosswalks", "demo", "validate", "chips", "subsets")
 TRAINING_STAGES = ("train@all-all-cdl-all", "evaluate@all-all-cdl-all", "report")
@@ -98,13 +99,14 @@ def test_training_writes_the_transfer_table_with_every_backbone(project: tuple[P
         assert f"Running stage '{stage}'" in output
     transfer = pl.read_parquet(root / "metrics" / "transfer.parquet")
     assert failures(transfer, TRANSFER_SCHEMA) == []
-    assert set(transfer["backbone"]) == {"ssl4eo", "satlas", "imagenet"}
+    assert set(transfer["backbone"]) == set(MATRIX_BACKBONES)  # the tiny profile's `all`: every registry backbone
     assert set(transfer["protocol"]) == {"id", "ood", "ood+k", "pretrain-finetune"}
     assert set(transfer["test_source"]) == set(demo_sources())
     assert set(transfer["weights"]) == {"random"}  # the demo has no weight files and allows random init
     runs = transfer.select("run_id", "protocol", "k").unique()
-    assert runs.filter(pl.col("protocol") == "ood")["k"].to_list() == [0] * 3
-    assert len(runs) == 12  # 4 protocols x 3 backbones, one target source, k = 4 (ood: 0)
+    backbones = len(MATRIX_BACKBONES)
+    assert runs.filter(pl.col("protocol") == "ood")["k"].to_list() == [0] * backbones
+    assert len(runs) == 4 * backbones  # 4 protocols x every backbone, one target source, k = 4 (ood: 0)
     for run_id in runs["run_id"]:
         entry = root / "runs" / "all_all_cdl_all" / run_id
         assert (entry / "best.pt").is_file() and (entry / "last.pt").is_file()

@@ -17,7 +17,7 @@ from curation.core.io import DEMO_MARKER
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ["dvc.yaml", "params.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", ".dvc/plots", "curation"]
-PROJECT_FILES += ["training"]
+PROJECT_FILES += ["training", "reference"]  # reference/: the study's lists and numbers (report.reference)
 
 
 def app_artifacts(params: Path) -> list[str]:

@@ -7,13 +7,14 @@ params check` validates the whole file; keeping them torch-free lets it import t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from curation.core.params import Part, Section, increasing_sizes, register
 
 ALL = "all"  # a matrix entry that covers every value of its axis inside one stage
+OTHERS_DEFAULT = "default"  # the key of `train.others` for every target not listed by name
 POOLS = ("target", "others")
 
 
@@ -54,11 +55,17 @@ class MatrixParams(Part):
 
 
 class ModelParams(Part):
-    """The segmentation model around the backbone."""
+    """The segmentation model around the backbone.
+
+    `satlas_architecture` is scoped to one backbone, like `imagenet_input`: only Satlas has a pretrained FPN and
+    upsampling module (SatlasPretrain's), so only Satlas can be built as the study built it.
+    """
 
     decoder_channels: tuple[int, int, int, int, int]  # smp U-Net decoder (smp's default: 256, 128, 64, 32, 16)
     frozen_encoder: bool  # the study froze the encoder
+    frozen_batchnorm: Literal["eval", "train"]  # a frozen encoder's BatchNorm: eval (ours) or train (the study's)
     imagenet_input: Literal["all_bands", "rgb"]  # imagenet: 13 bands x/10000 (the study) or RGB, ImageNet stats
+    satlas_architecture: Literal["unet", "satlas_fpn"]  # satlas: U-Net (ours) or SatlasPretrain FPN (the study's)
     class_weights: bool  # cross-entropy weighted by inverse class frequency of the training pixels
 
 
@@ -70,8 +77,11 @@ class TrainParams(Section):
     seed: int
     matrix: MatrixParams
     sizes: tuple[int, ...]  # k: target chips, each one of subsets.train_sizes (protocols without target: k = 0)
-    others_size: int = Field(ge=1)  # chips of every other source (their nested set of this size)
+    others_size: Annotated[int, Field(ge=1)] | Literal["all"]  # every other source's set of this size, or `all`
+    others: dict[str, Literal["all"] | tuple[str, ...]]  # target -> the sources its `others` pool draws from
+    pixel_balance: Literal["none", "study"]  # study: the others' chips cut to one pixel budget, least `other` first
     protocols: dict[str, tuple[PhaseParams, ...]]  # name -> phases, run in order, each from the previous model
+    handover: Literal["best", "last"]  # the weights a phase hands to the next: its best or its last epoch's
     model: ModelParams
     weights_dir: Path | None  # looked up before $TORCH_HOME/hub/checkpoints (None: only the hub directory)
     allow_random_init: bool  # true: a missing weight file starts from random init (recorded); false: an error
@@ -79,10 +89,13 @@ class TrainParams(Section):
     weight_decay: float = Field(ge=0)
     batch_size: int = Field(ge=1)
     plateau_patience: int = Field(ge=0)  # ReduceLROnPlateau on the validation loss
+    sampling: Literal["permutation", "with_replacement"]  # an epoch: every chip once, or as many uniform draws
     crop_px: int = Field(ge=32)  # side of the random resized crops (a multiple of 32 for the U-Net)
     crop_scale: tuple[float, float]  # share of the chip's area a crop covers, low and high
-    val_share: float = Field(ge=0, lt=1)  # chips held out by spatial block for validation and the best checkpoint
-    val_block_m: float = Field(gt=0)
+    crop_ratio: tuple[float, float]  # range of a crop's width / height ([1, 1]: square; kornia's: [0.75, 1.333])
+    val_split: Literal["blocks", "random"]  # hold out whole spatial blocks per source, or random chips of a phase
+    val_share: float = Field(ge=0, lt=1)  # chips held out for validation (the scheduler and the best checkpoint)
+    val_block_m: float = Field(gt=0)  # side of the blocks of `val_split: blocks`
     accelerator: Literal["auto", "cpu", "gpu"]
     devices: int = Field(ge=1)  # more than one: DDP through Lightning
     threads: int = Field(ge=0)  # CPU threads for torch (0: torch's default)
@@ -106,6 +119,26 @@ class TrainParams(Section):
         low, high = value
         if not 0 < low <= high <= 1:
             raise ValueError("give 0 < low <= high <= 1, e.g. [0.5, 1.0]")
+        return value
+
+    @field_validator("crop_ratio")
+    @classmethod
+    def _ratio(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0 < low <= high:
+            raise ValueError("give 0 < low <= high (width / height), e.g. [1.0, 1.0] or [0.75, 1.333]")
+        return value
+
+    @field_validator("others")
+    @classmethod
+    def _others(cls, value: dict[str, str | tuple[str, ...]]) -> dict[str, str | tuple[str, ...]]:
+        if OTHERS_DEFAULT not in value:
+            raise ValueError(f"give `{OTHERS_DEFAULT}:` (all, or a list of sources) for targets not listed")
+        for target, sources in value.items():
+            if isinstance(sources, tuple) and (not sources or len(set(sources)) != len(sources)):
+                raise ValueError(f"others.{target}: list distinct sources, or write `all`")
+            if isinstance(sources, tuple) and target in sources:
+                raise ValueError(f"others.{target} lists {target!r} itself: the target's chips are its own pool")
         return value
 
     @field_validator("protocols")
@@ -136,6 +169,7 @@ class EvaluateParams(Section):
     section: ClassVar[str] = "evaluate"
     batch_size: int = Field(ge=1)
     checkpoint: Literal["best", "last"]
+    argmax_over_ignore: bool  # true: a pixel may be predicted `ignore` (a wrong class), as the study's argmax
     out: Path  # evals/<entry>/{metrics,confusion}.parquet
 
 
@@ -147,3 +181,6 @@ class ReportParams(Section):
     out: Path  # metrics/
     heatmap_metric: str
     curve_metric: str
+    # a table of published numbers to set beside ours (`protocol, backbone, target_source, k, metric, value_pct,
+    # origin`, percent): reference/study_results_v1.csv is the study's; null: none (dvc.yaml depends on the file)
+    reference: Path | None

@@ -2,7 +2,8 @@
 
 A run's chips are read once into one uint16 block (kept as int16 bits, which every CUDA kernel handles) and moved
 to the GPU when there is one. Each batch is a gather from that block, a random resized crop done with one affine
-`grid_sample` for the whole batch, and random flips: no Python loop over samples, no worker processes.
+`grid_sample` for the whole batch, and random flips: no Python loop over samples, no worker processes. Chips are
+square (`shared.chip_px`), so crop shares of the side hold for both axes.
 """
 
 from __future__ import annotations
@@ -133,15 +134,54 @@ def load_bank(chips_root: Path, manifest: pl.DataFrame, chip_ids: Sequence[str],
     return ChipBank(tuple(ids), images, labels)
 
 
-def crop_grids(batch: int, out_px: int, scale: tuple[float, float], generator: torch.Generator) -> torch.Tensor:
-    """Sampling grids of random resized square crops with random flips, [B, out, out, 2] in [-1, 1] coordinates."""
-    area = torch.empty(batch).uniform_(scale[0], scale[1], generator=generator)
-    side = area.sqrt()  # of the chip's side
-    centre = (torch.rand(batch, 2, generator=generator) * 2 - 1) * (1 - side).unsqueeze(1)
+SQUARE = (1.0, 1.0)
+CROP_TRIES = 10  # kornia's RandomResizedCrop draws ten (area, ratio) candidates per sample
+
+
+def crop_sides(
+    batch: int, scale: tuple[float, float], ratio: tuple[float, float], generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Width and height of random crops as shares of a square chip's side.
+
+    Square crops take one area draw each. Other ratio ranges follow kornia's `RandomResizedCrop` (and
+    torchvision's): ten draws of area and log-uniform width / height, the first that fits the chip wins, and a
+    sample none fits falls back to the largest crop of the range's nearest ratio (the whole chip when it holds 1).
+    """
+    if ratio == SQUARE:
+        side = torch.empty(batch).uniform_(scale[0], scale[1], generator=generator).sqrt()
+        return side, side
+    area = torch.empty(batch, CROP_TRIES).uniform_(scale[0], scale[1], generator=generator)
+    log_ratio = torch.empty(batch, CROP_TRIES).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator)
+    width, height = (area * log_ratio.exp()).sqrt(), (area / log_ratio.exp()).sqrt()
+    fits = (width <= 1) & (height <= 1)
+    first = (fits.cumsum(1) == 1) & fits
+    index = first.int().argmax(1, keepdim=True)
+    width, height = width.gather(1, index).squeeze(1), height.gather(1, index).squeeze(1)
+    fallback = (1.0, 1.0 / ratio[0]) if ratio[0] > 1 else (ratio[1], 1.0) if ratio[1] < 1 else SQUARE
+    found = fits.any(1)
+    return torch.where(found, width, fallback[0]), torch.where(found, height, fallback[1])
+
+
+def crop_grids(
+    batch: int,
+    out_px: int,
+    scale: tuple[float, float],
+    generator: torch.Generator,
+    ratio: tuple[float, float] = SQUARE,
+) -> torch.Tensor:
+    """Sampling grids of random resized crops with random flips, [B, out, out, 2] in [-1, 1] coordinates.
+
+    Every crop is resized to out x out. A flip of the resampled crop is the crop of the flipped chip at the
+    mirrored place, and the place is uniform, so folding the flips into the grid draws what crop-then-flip
+    (the study's order) draws.
+    """
+    width, height = crop_sides(batch, scale, ratio, generator)
+    sides = torch.stack([width, height], dim=1)
+    centre = (torch.rand(batch, 2, generator=generator) * 2 - 1) * (1 - sides)
     flips = torch.where(torch.rand(batch, 2, generator=generator) < 0.5, -1.0, 1.0)
     theta = torch.zeros(batch, 2, 3)
-    theta[:, 0, 0] = side * flips[:, 0]
-    theta[:, 1, 1] = side * flips[:, 1]
+    theta[:, 0, 0] = width * flips[:, 0]
+    theta[:, 1, 1] = height * flips[:, 1]
     theta[:, :, 2] = centre
     return F.affine_grid(theta, [batch, 1, out_px, out_px], align_corners=False)
 
@@ -157,7 +197,9 @@ def augment(batch: Batch, grids: torch.Tensor) -> Batch:
 class TrainBatches:
     """An epoch of augmented batches drawn from a bank; every `iter()` is a new seeded epoch.
 
-    Under DDP each rank takes every world-size-th batch of the same permutation, so ranks see disjoint data.
+    An epoch is one permutation of the rows, or (`with_replacement`) as many uniform draws as there are rows, as
+    torchgeo's RandomGeoSampler gave the study. Under DDP each rank takes every world-size-th batch of the same
+    draw, so ranks see disjoint batches.
     """
 
     def __init__(
@@ -168,12 +210,18 @@ class TrainBatches:
         crop_px: int,
         scale: tuple[float, float],
         seed: int,
+        ratio: tuple[float, float] = SQUARE,
+        sampling: str = "permutation",
     ) -> None:
+        if sampling not in ("permutation", "with_replacement"):
+            raise ValueError(f"sampling is permutation or with_replacement, got {sampling!r}")
         self.bank = bank
         self.rows = rows
         self.batch_size = batch_size
         self.crop_px = crop_px
         self.scale = scale
+        self.ratio = ratio
+        self.sampling = sampling
         self.generator = torch.Generator().manual_seed(seed)
 
     def _shard(self) -> tuple[int, int]:
@@ -194,9 +242,16 @@ class TrainBatches:
 
     def __iter__(self) -> Iterator[Batch]:
         rank, world = self._shard()
-        order = self.rows[torch.randperm(len(self.rows), generator=self.generator).to(self.rows.device)]
+        count = len(self.rows)
+        if self.sampling == "with_replacement":
+            picks = torch.randint(count, (count,), generator=self.generator)
+        else:
+            picks = torch.randperm(count, generator=self.generator)
+        order = self.rows[picks.to(self.rows.device)]
         bounds = self._bounds()
-        grids = [crop_grids(stop - start, self.crop_px, self.scale, self.generator) for start, stop in bounds]
+        grids = [
+            crop_grids(stop - start, self.crop_px, self.scale, self.generator, self.ratio) for start, stop in bounds
+        ]
         for number in range(rank, len(bounds), world):
             start, stop = bounds[number]
             yield augment(self.bank.gather(order[start:stop]), grids[number])

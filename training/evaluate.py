@@ -26,7 +26,9 @@ from training.data import ChipBank, load_bank
 from training.factory import device_of, task_factory
 from training.metrics import confusion_matrix, confusion_rows, scores
 from training.plans import entry_name
-from training.task import CropTask, quiet_lightning
+from training.task import RETRAIN, CropTask, quiet_lightning
+
+RECORD_KEYS = ("run_id", "protocol", "backbone", "target_source", "train_sources", "k", "crosswalk_set", "provenance")
 
 
 class MissingRunsError(ProblemsError):
@@ -42,9 +44,26 @@ def class_names(legends_dir: Path) -> list[str]:
     return names
 
 
+def predict(task: CropTask, image: torch.Tensor, over_ignore: bool = False) -> torch.Tensor:
+    """Class ids of a batch: the argmax over the real classes (ours), or over every class, `ignore` included.
+
+    The study's argmax ran over all six outputs, so a pixel could be predicted `ignore`; it counts as wrong, and
+    its torchmetrics AA (`aa_study`) scores the ignore class as one more zero-recall class.
+    """
+    if not over_ignore:
+        return task.predict_classes(image)
+    logits: torch.Tensor = task(image)
+    return logits.argmax(dim=1)
+
+
 @torch.no_grad()
 def confusions(
-    task: CropTask, bank: ChipBank, test_rows: dict[str, torch.Tensor], batch_size: int, num_classes: int
+    task: CropTask,
+    bank: ChipBank,
+    test_rows: dict[str, torch.Tensor],
+    batch_size: int,
+    num_classes: int,
+    over_ignore: bool = False,
 ) -> dict[str, torch.Tensor]:
     """One confusion matrix per test set, from one batched pass over all test chips (summed on the device)."""
     task.eval()
@@ -54,7 +73,7 @@ def confusions(
     total = torch.zeros(len(names), num_classes, num_classes, dtype=torch.long, device=bank.device)
     for start in range(0, len(rows), batch_size):
         batch = bank.gather(rows[start : start + batch_size])
-        predicted = task.predict_classes(batch["image"])
+        predicted = predict(task, batch["image"], over_ignore)
         chunk = owner[start : start + batch_size]
         for index in sorted(set(chunk.tolist())):
             keep = chunk == index
@@ -73,6 +92,27 @@ def run_folders(runs: Path) -> list[Path]:
     return [p.parent for p in folders]
 
 
+def read_record(folder: Path, retrain: str) -> dict[str, Any]:
+    """A run's run.json, with the keys evaluate reads (a truncated or foreign file names itself, not a KeyError)."""
+    path = folder / RUN_RECORD
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        detail = f"{type(error).__name__}: {error}"
+    else:
+        if not isinstance(record, dict):
+            detail = f"a JSON {type(record).__name__}, not an object"
+        else:
+            provenance = record.get("provenance")
+            provenance = provenance if isinstance(provenance, dict) else {}
+            missing = [key for key in RECORD_KEYS if key not in record]
+            missing += [f"provenance.{key}" for key in ("weights", "file") if key not in provenance]
+            if not missing:
+                return record
+            detail = f"lacks {', '.join(missing)}"
+    raise ProblemsError("unreadable run record", [Problem(str(path), "readable run record", detail, retrain)])
+
+
 def evaluate_entry(
     params: EvaluateParams,
     train: TrainParams,
@@ -81,8 +121,12 @@ def evaluate_entry(
     subsets: pl.DataFrame,
     runs: Path,
     out: Path,
+    retrain: str = RETRAIN,
 ) -> pl.DataFrame:
-    """Score every run of `runs` on every source's test set; writes metrics and confusion tables into `out`."""
+    """Score every run of `runs` on every source's test set; writes metrics and confusion tables into `out`.
+
+    `retrain` is the fix named when a run's record or checkpoint is missing, unreadable or for another model.
+    """
     if train.threads:
         torch.set_num_threads(train.threads)
     names = class_names(shared.legends_dir)
@@ -98,12 +142,13 @@ def evaluate_entry(
     metric_rows: list[dict[str, Any]] = []
     cells: list[dict[str, Any]] = []
     for folder in run_folders(runs):
-        record = json.loads((folder / RUN_RECORD).read_text(encoding="utf-8"))
+        record = read_record(folder, retrain)
         torch.manual_seed(train.seed)  # rebuilds the frozen encoder the run trained on (digest-checked)
         task = build(record["backbone"]).to(device)
-        task.load_checkpoint(folder / f"{params.checkpoint}.pt")
+        task.load_checkpoint(folder / f"{params.checkpoint}.pt", retrain)
         provenance = record["provenance"]
-        for source, confusion in confusions(task, bank, test_rows, params.batch_size, len(names)).items():
+        matrices = confusions(task, bank, test_rows, params.batch_size, len(names), params.argmax_over_ignore)
+        for source, confusion in matrices.items():
             base = {
                 "run_id": record["run_id"],
                 "protocol": record["protocol"],
@@ -143,9 +188,12 @@ def _run(args: argparse.Namespace) -> str:
     train = load_section(TrainParams, args.params)
     shared = load_section(SharedParams, args.params)
     subsets = pl.read_parquet(artifacts.subsets_table.path)
-    name = entry_name(*matrix_entry(args))
+    entry = matrix_entry(args)
+    name = entry_name(*entry)
     runs = args.runs or artifacts.runs.path / name
-    evaluate_entry(params, train, shared, artifacts.chips.path, subsets, runs, args.out or artifacts.evals.path / name)
+    retrain = f"re-run `dvc repro train@{'-'.join(map(str, entry))}` (it writes {runs})"
+    out = args.out or artifacts.evals.path / name
+    evaluate_entry(params, train, shared, artifacts.chips.path, subsets, runs, out, retrain)
     return ""
 
 

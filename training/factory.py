@@ -24,11 +24,12 @@ def task_factory(params: TrainParams, shared: SharedParams, num_classes: int) ->
 
     def build(name: str) -> CropTask:
         return CropTask(
-            backbone_spec=get_backbone(name, params.model.imagenet_input),
+            backbone_spec=get_backbone(name, params.model.imagenet_input, params.model.satlas_architecture),
             file_bands=tuple(shared.bands),
             num_classes=num_classes,
             decoder_channels=params.model.decoder_channels,
             frozen_encoder=params.model.frozen_encoder,
+            frozen_batchnorm=params.model.frozen_batchnorm,
             lr=params.lr,
             weight_decay=params.weight_decay,
             patience=params.plateau_patience,

@@ -1,8 +1,9 @@
 """Fit one planned run: its phases in order on in-memory batches, tracking the best and last weights.
 
-Each phase ends on its best weights (lowest validation loss, or training loss without validation chips) and the
-next phase starts from them. Phases shared by runs (the `ood` phase that `pretrain-finetune` starts with) are fitted
-once per process and reused: the same chips, epochs and seed give the same weights.
+Each phase tracks its best weights (lowest validation loss, or training loss without validation chips) and its
+last epoch's; the next phase starts from the ones `train.handover` names (ours: best; the study tested the last
+epoch's). Phases shared by runs (the `ood` phase that `pretrain-finetune` starts with) are fitted once per process
+and reused: the same chips, epochs and seed give the same weights.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ class FitSettings:
     accelerator: str
     devices: int
     class_weights: bool
+    crop_ratio: tuple[float, float] = (1.0, 1.0)
+    sampling: str = "permutation"  # or with_replacement
+    handover: str = "best"  # or last: the weights a phase hands to the next
 
 
 @dataclass
@@ -95,25 +99,49 @@ def class_weights(bank: ChipBank, rows: torch.Tensor, num_classes: int) -> torch
     return weights / weights[present].mean() if present.any() else torch.ones(num_classes)
 
 
-def fit_phase(
-    task: CropTask, bank: ChipBank, phase: PhasePlan, number: int, settings: FitSettings
-) -> tuple[_Tracker, dict[str, torch.Tensor]]:
-    """Train one phase; the task ends on the phase's best weights. Returns the tracker and the last weights."""
+def train_batches(bank: ChipBank, rows: torch.Tensor, settings: FitSettings, seed: int) -> TrainBatches:
+    """The augmented epochs of `rows` under the fit settings."""
+    return TrainBatches(
+        bank,
+        rows,
+        settings.batch_size,
+        settings.crop_px,
+        settings.crop_scale,
+        seed,
+        ratio=settings.crop_ratio,
+        sampling=settings.sampling,
+    )
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    """One fitted phase: its best and last trainable state and its history."""
+
+    best: dict[str, torch.Tensor]
+    last: dict[str, torch.Tensor]
+    history: list[dict[str, Any]]
+    best_loss: float
+    best_epoch: int
+
+    def handed_over(self, handover: str) -> dict[str, torch.Tensor]:
+        """The weights the next phase starts from (and the run's model after its last phase)."""
+        return self.last if handover == "last" else self.best
+
+
+def fit_phase(task: CropTask, bank: ChipBank, phase: PhasePlan, number: int, settings: FitSettings) -> PhaseResult:
+    """Train one phase from the task's current weights; the task is left on its last epoch's weights."""
     lightning.seed_everything(settings.seed + number, workers=False, verbose=False)
     train_rows = bank.index(phase.train_ids)
     if settings.class_weights:
         task.criterion.weight = class_weights(bank, train_rows, task.hparams["num_classes"]).to(bank.device)
-    batches = TrainBatches(
-        bank, train_rows, settings.batch_size, settings.crop_px, settings.crop_scale, settings.seed + number
-    )
+    batches = train_batches(bank, train_rows, settings, settings.seed + number)
     val = EvalBatches(bank, bank.index(phase.val_ids), settings.batch_size) if phase.val_ids else None
     task.monitor = "val_loss" if val is not None else "train_loss"
     tracker = _Tracker(number, task.monitor)
     _trainer(settings, phase.epochs, tracker).fit(task, train_dataloaders=batches, val_dataloaders=val)
     last = task.trainable_state()
-    if tracker.best is not None:
-        task.model.load_state_dict(tracker.best, strict=False)
-    return tracker, last
+    best = tracker.best if tracker.best is not None else last
+    return PhaseResult(best, last, tracker.history, tracker.best_loss, tracker.best_epoch)
 
 
 class Fitter:
@@ -123,8 +151,7 @@ class Fitter:
         self.build = build  # backbone name -> freshly built CropTask (seeded)
         self.settings = settings
         self.pristine: dict[str, CropTask] = {}
-        self.memo: OrderedDict[tuple[Any, ...], tuple[dict[str, torch.Tensor], list[dict[str, Any]], float, int]]
-        self.memo = OrderedDict()
+        self.memo: OrderedDict[tuple[Any, ...], PhaseResult] = OrderedDict()
         self.memo_size = memo_size
 
     def fresh(self, backbone: str) -> CropTask:
@@ -135,41 +162,33 @@ class Fitter:
         return copy.deepcopy(self.pristine[backbone])
 
     def fit(self, plan: RunPlan, bank: ChipBank) -> tuple[CropTask, FitResult]:
-        """Run every phase of `plan`; returns the task on its best weights and the result record."""
+        """Run every phase of `plan`; returns the task on its handed-over weights and the result record.
+
+        `result.best` and `result.last` are the last phase's best and last-epoch weights; every earlier phase
+        handed over the weights `settings.handover` names, so `last` is the study's last-epoch checkpoint.
+        """
         started = time.perf_counter()
         task = self.fresh(plan.backbone)
         task.to(bank.device)
         result = FitResult(best={}, last={})
         calibrate = task.frozen and task.provenance.weights == "random"
-        key: tuple[Any, ...] = (plan.backbone, calibrate)
+        key: tuple[Any, ...] = (plan.backbone, calibrate, self.settings.handover)
         for number, phase in enumerate(plan.phases):
             key = (*key, phase.train_ids, phase.val_ids, phase.epochs)
-            if key in self.memo:
-                best, history, best_loss, best_epoch = self.memo[key]
+            fitted = self.memo.get(key)
+            if fitted is not None:
                 self.memo.move_to_end(key)
-                task.model.load_state_dict(best, strict=False)
-                last = best
             else:
                 if calibrate and number == 0:  # a memoized first phase already carries its statistics
-                    task.calibrate_statistics(
-                        TrainBatches(
-                            bank,
-                            bank.index(phase.train_ids),
-                            self.settings.batch_size,
-                            self.settings.crop_px,
-                            self.settings.crop_scale,
-                            self.settings.seed - 1,
-                        )
-                    )
-                tracker, last = fit_phase(task, bank, phase, number, self.settings)
-                best = task.trainable_state()
-                history, best_loss, best_epoch = tracker.history, tracker.best_loss, tracker.best_epoch
-                self.memo[key] = (best, history, best_loss, best_epoch)
+                    rows = bank.index(phase.train_ids)
+                    task.calibrate_statistics(train_batches(bank, rows, self.settings, self.settings.seed - 1))
+                fitted = fit_phase(task, bank, phase, number, self.settings)
+                self.memo[key] = fitted
                 if len(self.memo) > self.memo_size:
                     self.memo.popitem(last=False)
-            result.history += history
-            result.best_loss, result.best_epoch = best_loss, best_epoch
-        result.best = task.trainable_state()
-        result.last = last
+            task.model.load_state_dict(fitted.handed_over(self.settings.handover), strict=False)
+            result.history += fitted.history
+            result.best_loss, result.best_epoch = fitted.best_loss, fitted.best_epoch
+            result.best, result.last = fitted.best, fitted.last
         result.seconds = time.perf_counter() - started
         return task, result

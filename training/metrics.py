@@ -8,7 +8,8 @@ the results independent of batch size and of the order of the data.
 Class ``ignore_index`` (0, nodata, in the harmonized taxonomy) is excluded from everything: pixels whose *target*
 is ignore are dropped before counting. A pixel of a real class *predicted* as ignore is kept: it is a wrong
 prediction (it counts in the total and as a false negative of its true class), since the model gets no credit for
-abstaining. The model never predicts class 0 in practice, but nothing here assumes so.
+abstaining. Our argmax never predicts class 0; the study's ran over every class (`evaluate.argmax_over_ignore`),
+and its predictions of class 0 are scored here as described.
 """
 
 from __future__ import annotations

@@ -2,7 +2,10 @@
 
 A matrix entry (protocol, backbone, source, size; each a value or `all`) expands to the grid's valid cells: a
 protocol that trains on the target source takes k > 0 of its chips, one that never does runs once with k = 0.
-Validation chips are held out of each phase's training chips by spatial block, so they are not neighbours.
+The `others` pool is the target's list of other sources (`train.others`), each with its set of `others_size`
+chips or its whole training pool, optionally cut to one pixel budget as the study's balanced runs were
+(`train.pixel_balance`). Validation chips are held out by spatial block (ours: no neighbour of a training chip
+validates it) or at random over the phase (the study's `random_bbox_assignment`).
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ import polars as pl
 
 from curation.core.artifacts import SUBSETS_TABLE
 from curation.core.errors import ParamsError, Problem
+from curation.core.schemas import class_column
 from training.backbones import MATRIX_BACKBONES
-from training.config import ALL, PhaseParams, TrainParams
+from training.config import ALL, OTHERS_DEFAULT, PhaseParams, TrainParams
 
 EARTH_M_PER_DEG = 111_320.0
+BALANCE_CLASSES = ("ignore", "other")  # the study's balance sorts on class 0, then class 5, fewest first
 
 
 @dataclass(frozen=True)
@@ -74,9 +79,15 @@ def _axis(entry: str | int, values: Sequence[str | int], axis: str) -> list[str 
     return [entry]
 
 
-def set_ids(subsets: pl.DataFrame, source: str, split: str, size: int) -> list[str]:
-    """The chips of one subset (sorted), or an error naming the size the subsets stage lacks."""
-    ids = subsets.filter((pl.col("source") == source) & (pl.col("split") == split) & (pl.col("size") == size))
+def set_ids(subsets: pl.DataFrame, source: str, split: str, size: int | str) -> list[str]:
+    """The chips of one subset (sorted), or an error naming the size the subsets stage lacks.
+
+    Size `all` is a source's whole training pool: every chip of any of its training sets (the largest set when
+    they are nested, their union when published lists are not). Test chips are never in it, so a model trained
+    on the others is still scored on test chips it never saw.
+    """
+    rows = subsets.filter((pl.col("source") == source) & (pl.col("split") == split))
+    ids = rows if size == ALL else rows.filter(pl.col("size") == size)
     if ids.is_empty():
         sizes = sorted(subsets.filter(pl.col("source") == source)["size"].unique().to_list())
         raise ParamsError(
@@ -84,13 +95,95 @@ def set_ids(subsets: pl.DataFrame, source: str, split: str, size: int) -> list[s
             [
                 Problem(
                     f"{SUBSETS_TABLE} (params subsets.out)",
-                    "train.sizes and train.others_size are subsets.train_sizes",
+                    "train.sizes and train.others_size are subsets.train_sizes (others_size may be `all`)",
                     f"{source} {split} size {size} (has {sizes})",
                     "list sizes the subsets stage builds",
                 )
             ],
         )
-    return sorted(ids["chip_id"].to_list())
+    return sorted(set(ids["chip_id"].to_list()))
+
+
+def others_of(params: TrainParams, target: str, sources: Sequence[str]) -> list[str]:
+    """The other sources a target's `others` pool draws from, in `shared.sources` order; unknown names named."""
+    problems = []
+    for key, listed in params.others.items():
+        names = [key] if key != OTHERS_DEFAULT else []
+        names += list(listed) if listed != ALL else []
+        for name in names:
+            if name not in sources:
+                close = difflib.get_close_matches(name, list(sources), n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                value = f"others.{key}: {name!r}" if name != key else f"others key {key!r}"
+                rule = "train.others names sources of shared.sources"
+                problems.append(Problem("params.yaml", rule, value, f"{hint}use one of {list(sources)}"))
+    if problems:
+        raise ParamsError("unknown source in train.others", problems)
+    listed = params.others.get(target, params.others[OTHERS_DEFAULT])
+    chosen = [s for s in sources if s != target and (listed == ALL or s in listed)]
+    if not chosen:
+        key = target if target in params.others else OTHERS_DEFAULT
+        raise ParamsError(
+            "no other source",
+            [
+                Problem(
+                    "params.yaml",
+                    "train.others gives each target another source",
+                    f"others.{key}: {listed}",
+                    f"add `others.{target}`",
+                )
+            ],
+        )
+    return chosen
+
+
+def balance_pixels(groups: Sequence[tuple[str, list[str]]], manifest: pl.DataFrame, seed: int) -> list[list[str]]:
+    """The study's balanced pixel sampling: every other source cut to the labelled pixels of the smallest one.
+
+    As `utils/balance_pixel_sample*.py` of the study: chips in random order (seeded here), sorted by their
+    `ignore` pixels and then their `other` pixels, fewest first, taken until their labelled (not `ignore`) pixels
+    reach the budget. The source with the fewest labelled pixels sets the budget and keeps every chip (South
+    Africa's, in the study). So crop-rich chips fill each source's share and `other` no longer dominates.
+    """
+    wanted = [class_column(name) for name in BALANCE_CLASSES]
+    missing = [c for c in (*wanted, "height", "width") if c not in manifest.columns]
+    if missing:
+        raise ParamsError(
+            "pixel balance needs class pixel counts",
+            [Problem("manifest.parquet", "has px_ignore, px_other, height, width", f"lacks {missing}", "re-run chips")],
+        )
+    counts = {
+        chip: (ignore, other, area - ignore)
+        for chip, ignore, other, area in manifest.select(
+            "chip_id", *wanted, (pl.col("height") * pl.col("width")).alias("area")
+        ).iter_rows()
+    }
+    totals = [sum(counts[c][2] for c in ids) for _, ids in groups]
+    budget = min(totals, default=0)
+    picked = []
+    for (source, ids), total in zip(groups, totals, strict=True):
+        if total <= budget:
+            picked.append(list(ids))
+            continue
+        order = sorted(ids)
+        random.Random(f"{seed}/{source}").shuffle(order)
+        order.sort(key=lambda c: counts[c][:2])  # stable: ties keep the seeded random order
+        chosen, labelled = [], 0
+        for chip in order:
+            chosen.append(chip)
+            labelled += counts[chip][2]
+            if labelled >= budget:
+                break
+        picked.append(sorted(chosen))
+    return picked
+
+
+def random_hold_out(chip_ids: Sequence[str], share: float, seed: int) -> set[str]:
+    """Seeded random chips, floor(share x chips) of them, as torchgeo's `random_bbox_assignment` sizes a split."""
+    count = math.floor(share * len(chip_ids))  # as torchgeo: floor of the float product, no rounding
+    if count <= 0 or len(chip_ids) < 2:
+        return set()
+    return set(random.Random(seed).sample(sorted(chip_ids), count))
 
 
 def hold_out(chip_ids: Sequence[str], manifest: pl.DataFrame, share: float, block_m: float, seed: int) -> set[str]:
@@ -124,18 +217,28 @@ def _phase(
     subsets: pl.DataFrame,
     manifest: pl.DataFrame,
 ) -> PhasePlan:
-    sources: list[str] = []
+    groups: list[tuple[str, list[str]]] = []
+    for pool in phase.train_on:
+        if pool == "target":
+            groups.append((target, set_ids(subsets, target, "train", k)))
+            continue
+        picked = [(s, set_ids(subsets, s, "train", params.others_size)) for s in others]
+        if params.pixel_balance == "study":
+            picked = list(zip(others, balance_pixels(picked, manifest, params.seed), strict=True))
+        groups += picked
     train: list[str] = []
     val: list[str] = []
-    for pool in phase.train_on:
-        picked = [(target, k)] if pool == "target" else [(s, params.others_size) for s in others]
-        for source, size in picked:
-            ids = set_ids(subsets, source, "train", size)
+    if params.val_split == "random":
+        every = [c for _, ids in groups for c in ids]
+        held = random_hold_out(every, params.val_share, params.seed)
+        train, val = [c for c in every if c not in held], [c for c in every if c in held]
+    else:
+        for _, ids in groups:
             held = hold_out(ids, manifest, params.val_share, params.val_block_m, params.seed)
-            sources.append(source)
             train += [c for c in ids if c not in held]
             val += sorted(held)
-    return PhasePlan(phase.train_on, tuple(sorted(sources)), tuple(train), tuple(val), phase.epochs)
+    sources = tuple(sorted(source for source, _ in groups))
+    return PhasePlan(phase.train_on, sources, tuple(train), tuple(val), phase.epochs)
 
 
 def plan_entry(
@@ -157,7 +260,7 @@ def plan_entry(
         uses_target = any("target" in phase.train_on for phase in phases)
         for bb in backbones:
             for target in targets:
-                others = [s for s in sources if s != target]
+                others = others_of(params, str(target), sources)
                 for k in sizes:
                     if uses_target != (int(k) > 0):
                         continue

@@ -4,6 +4,12 @@ Reads `<evals>/<entry>/metrics.parquet` and `confusion.parquet` (the evaluate st
 `<out>`: `transfer.parquet` (every metric row, validated by `TRANSFER_SCHEMA`), `confusion.parquet`, `summary.json`
 (a DVC metrics file) and `plots/transfer.csv`, `plots/learning_curves.csv` (DVC plots). Torch-free: the app reads
 these. Same inputs, same bytes.
+
+With `report.reference` (a table of published numbers, `curation.core.reference`), also `vs_reference.parquet`: each
+published number beside ours on the same cell (protocol, backbone, target source, k, metric; our model on its own
+target's test set, the mean over runs), both in percent, and the difference ours minus theirs; and
+`plots/vs_reference.csv` (the DVC plot: theirs against ours, the cells we ran). Without one, both are written empty,
+so the stage's outputs are always there. The reference is read and validated before anything is written.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from curation.core.errors import Problem, ProblemsError
 from curation.core.failures import Words, problems_of
 from curation.core.io import atomic_write_json, atomic_write_parquet, atomic_write_text
 from curation.core.params import DEFAULT_PARAMS, load_section
+from curation.core.reference import KEYS, PERCENT, REFERENCE_PLOT, VS_REFERENCE, VS_REFERENCE_SCHEMA, read_reference
+from curation.core.registry import source_names
 from curation.core.result_schemas import CONFUSION_SCHEMA, TRANSFER_SCHEMA
 from curation.core.runner import run_stage
 from training.config import ReportParams
@@ -29,6 +37,7 @@ CONFUSION_SORT = ("run_id", "test_source", "target_class", "predicted_class")
 SUMMARY_METRICS = ("oa", "aa", "miou")
 DECIMALS = 6  # floats written to summary.json and the plot tables, so their bytes are stable
 REPRO = "run `dvc repro evaluate` first"
+CELL = ("protocol", "backbone", "target_source", "k", "metric")  # a reference number's model and metric
 
 
 def entries(evals: Path) -> list[Path]:
@@ -135,19 +144,81 @@ def curve_table(transfer: pl.DataFrame, metric: str) -> pl.DataFrame:
     return per_source.group_by(keys).agg(pl.col("value").mean().round(DECIMALS)).drop_nulls("value").sort(keys)
 
 
-def run_report(evals: Path, out: Path, heatmap_metric: str, curve_metric: str) -> dict[str, Any]:
-    """Gather `evals`, write every report file under `out` and return the summary written to summary.json."""
+def _reference_frame(rows: pl.DataFrame | None) -> pl.DataFrame:
+    """A reference as `read_reference` returns it; an empty one when there is none."""
+    if rows is not None:
+        return rows
+    types = {name: pl.String for name in KEYS} | {"k": pl.Int64, "value_pct": pl.Float64}
+    return pl.DataFrame(schema=types)
+
+
+def beside_reference(transfer: pl.DataFrame, reference: pl.DataFrame | None) -> pl.DataFrame:
+    """One row per reference number: theirs, ours, ours minus theirs, all in percent; validated, sorted.
+
+    Ours: the mean over our runs of that cell on the target's own test set; null when we have none (or NaN).
+    """
+    ours = (
+        transfer.filter(pl.col("test_source") == pl.col("target_source"))
+        .with_columns(pl.col("value").fill_nan(None))
+        .sort(SORT)
+        .group_by(CELL, maintain_order=True)
+        .agg(
+            (pl.col("value").mean() * PERCENT).alias("ours_pct"),
+            pl.col("run_id").n_unique().cast(pl.Int64).alias("runs"),
+            pl.col("crosswalk_set").unique().sort().str.join(",").alias("crosswalk_set"),
+            pl.col("weights").unique().sort().str.join(",").alias("weights"),
+        )
+    )
+    table = (
+        _reference_frame(reference)
+        .join(ours, on=list(CELL), how="left")
+        .select(
+            *KEYS,
+            pl.col("value_pct").alias("theirs_pct"),
+            pl.col("ours_pct").round(DECIMALS),
+            (pl.col("ours_pct") - pl.col("value_pct")).round(DECIMALS).alias("difference_pct"),
+            pl.col("runs").fill_null(0),
+            "crosswalk_set",
+            "weights",
+        )
+        .sort(list(KEYS))
+    )
+    problems = _problems(Path(VS_REFERENCE), table, VS_REFERENCE_SCHEMA, "report this bug with the reference file")
+    if problems:
+        raise ProblemsError("the comparison with the reference breaks its schema", problems)
+    return table
+
+
+def reference_plot(table: pl.DataFrame) -> pl.DataFrame:
+    """The cells we ran: a label, metric, origin, theirs, ours and the difference (DVC scatter, theirs vs ours)."""
+    label = pl.format("{} k={} {}", "protocol", "k", "target_source").alias("cell")
+    return table.filter(pl.col("ours_pct").is_not_null()).select(
+        label, "backbone", "metric", "origin", "theirs_pct", "ours_pct", "difference_pct"
+    )
+
+
+def run_report(
+    evals: Path, out: Path, heatmap_metric: str, curve_metric: str, reference: Path | None = None
+) -> dict[str, Any]:
+    """Gather `evals` and the `reference` (if any), write every report file under `out`, return the summary.
+
+    Every input is read and checked before any file is written.
+    """
     folders = entries(evals)
     transfer = gather(folders, EVAL_METRICS, TRANSFER_SCHEMA, SORT)
     confusion = gather(folders, CONFUSION, CONFUSION_SCHEMA, CONFUSION_SORT)
+    published = None if reference is None else read_reference(reference, source_names())
     heatmap = heatmap_table(transfer, heatmap_metric)
     curves = curve_table(transfer, curve_metric)
+    compared = beside_reference(transfer, published)
     result = summary(transfer)
     atomic_write_parquet(out / TRANSFER, transfer)
     atomic_write_parquet(out / CONFUSION, confusion)
+    atomic_write_parquet(out / VS_REFERENCE, compared)
     atomic_write_json(out / SUMMARY, result)
     atomic_write_text(out / HEATMAP_TABLE, heatmap.write_csv())
     atomic_write_text(out / CURVES_TABLE, curves.write_csv())
+    atomic_write_text(out / REFERENCE_PLOT, reference_plot(compared).write_csv())
     return result
 
 
@@ -160,7 +231,7 @@ def _run(args: argparse.Namespace) -> str:
     artifacts = Artifacts.load(args.params)
     params = load_section(ReportParams, args.params)
     evals = args.evals or artifacts.evals.path
-    run_report(evals, args.out or params.out, params.heatmap_metric, params.curve_metric)
+    run_report(evals, args.out or params.out, params.heatmap_metric, params.curve_metric, params.reference)
     return ""
 
 

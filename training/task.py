@@ -1,8 +1,11 @@
 """The Lightning task: torchgeo's SemanticSegmentationTask with registry input, offline weights, a frozen encoder.
 
-torchgeo's `freeze_backbone` stops gradients but leaves the encoder's BatchNorm layers in training mode, so their
-running statistics still drift with every batch (the study's "frozen" encoder changed); here a frozen encoder also
-stays in eval mode. Checkpoints hold only what training changes plus a digest of the encoder they ran on.
+The model is the registry entry's: an smp U-Net on a ResNet-50 encoder, or (`satlas_fpn`) the study's SatlasPretrain
+model (training.satlas_model); either way `model.encoder` is the part a frozen run freezes. torchgeo's
+`freeze_backbone` stops gradients but leaves the encoder's BatchNorm layers in training mode, so their running
+statistics still drift with every batch (the study's "frozen" encoder changed); here a frozen encoder also stays in
+eval mode unless `frozen_batchnorm="train"` asks for the study's behaviour. Checkpoints hold only what training
+changes (BatchNorm statistics included) plus a digest of the encoder parameters they ran on.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import segmentation_models_pytorch as smp
 import torch
@@ -22,10 +25,48 @@ from torchgeo.trainers import SemanticSegmentationTask
 from curation.core.errors import Problem
 from curation.core.io import atomic_write_bytes
 from training.backbones import Backbone
-from training.weights import Provenance, WeightsError, init_encoder, tensor_digest
+from training.satlas_model import SatlasFPN, load_satlas
+from training.weights import Loader, Provenance, WeightsError, init_encoder, load_encoder, tensor_digest
 
 IGNORE = 0
 STRIDE = 32  # a 5-level U-Net needs sides divisible by this
+RETRAIN = "re-run `dvc repro train` for the entry that wrote it"
+CHECKPOINT = "readable checkpoint"
+
+
+class CheckpointError(WeightsError):
+    """A checkpoint is missing, unreadable, or was written for another model: the message names the file."""
+
+
+def read_checkpoint(path: Path, fix: str = RETRAIN) -> dict[str, Any]:
+    """A checkpoint's payload (`state`, `encoder_digest`, `meta`), checked for shape before anything uses it.
+
+    torch's own errors (an UnpicklingError, `PytorchStreamReader failed reading zip archive`) name no file.
+    """
+    if not path.is_file():
+        raise CheckpointError("missing checkpoint", [Problem(str(path), CHECKPOINT, "no such file", fix)])
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, corrupt, or not a torch file at all
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise CheckpointError(
+            "unreadable checkpoint",
+            [Problem(str(path), CHECKPOINT, f"{type(exc).__name__}: {first}", f"delete it and {fix}")],
+        ) from exc
+    keys = sorted(payload) if isinstance(payload, dict) else []
+    valid = (
+        isinstance(payload, dict)
+        and isinstance(payload.get("state"), dict)
+        and all(isinstance(v, torch.Tensor) for v in payload["state"].values())
+        and isinstance(payload.get("encoder_digest"), str)
+        and isinstance(payload.get("meta"), dict)
+    )
+    if not valid:
+        what = f"keys {keys[:5]}" if keys else f"a {type(payload).__name__}"
+        detail = f"not a cropharmony checkpoint ({{state, encoder_digest, meta}}): {what}"
+        raise CheckpointError("unreadable checkpoint", [Problem(str(path), CHECKPOINT, detail, f"delete it and {fix}")])
+    result: dict[str, Any] = payload
+    return result
 
 
 def quiet_lightning() -> None:
@@ -39,7 +80,7 @@ def quiet_lightning() -> None:
 
 
 class CropTask(SemanticSegmentationTask):
-    """U-Net on a registry backbone; input is raw reflectance in the chips' band order."""
+    """The registry backbone's model (U-Net or SatlasPretrain FPN); input is raw reflectance in file band order."""
 
     ignore = ("weights", "backbone_spec")
 
@@ -50,6 +91,7 @@ class CropTask(SemanticSegmentationTask):
         num_classes: int,
         decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16),
         frozen_encoder: bool = True,
+        frozen_batchnorm: Literal["eval", "train"] = "eval",
         lr: float = 1e-3,
         weight_decay: float = 0.01,
         patience: int = 10,
@@ -60,6 +102,7 @@ class CropTask(SemanticSegmentationTask):
         self.backbone_spec = backbone_spec
         self.file_bands = file_bands
         self.decoder_channels = tuple(decoder_channels)
+        self.frozen_batchnorm = frozen_batchnorm
         self.weights_dir = weights_dir
         self.allow_random_init = allow_random_init
         self.weight_decay = weight_decay
@@ -79,20 +122,31 @@ class CropTask(SemanticSegmentationTask):
         )
 
     def configure_models(self) -> None:
-        """Build the U-Net, fill the encoder from the offline weight file (or random init), freeze it if asked."""
-        self.model = smp.Unet(
-            encoder_name="resnet50",
-            encoder_weights=None,
-            in_channels=self.backbone_spec.in_channels,
-            classes=self.hparams["num_classes"],
-            decoder_channels=self.decoder_channels,
-        )
-        self.provenance = init_encoder(self.model.encoder, self.backbone_spec, self.weights_dir, self.allow_random_init)
-        self.normalize = self.backbone_spec.normalizer(self.file_bands)
+        """Build the entry's model, fill it from the offline weight file (or random init), freeze the encoder if asked.
+
+        SatlasPretrain's file fills the backbone and the FPN; a U-Net's file only the encoder.
+        """
+        spec, classes = self.backbone_spec, self.hparams["num_classes"]
+        target: torch.nn.Module
+        load: Loader
+        if spec.architecture == "satlas_fpn":
+            self.model = SatlasFPN(spec.in_channels, classes)
+            target, load = self.model, load_satlas
+        else:
+            self.model = smp.Unet(
+                encoder_name="resnet50",
+                encoder_weights=None,
+                in_channels=spec.in_channels,
+                classes=classes,
+                decoder_channels=self.decoder_channels,
+            )
+            target, load = self.model.encoder, load_encoder
+        self.provenance = init_encoder(target, spec, self.weights_dir, self.allow_random_init, load)
+        self.normalize = spec.normalizer(self.file_bands)
         if self.frozen:
             for parameter in self.model.encoder.parameters():
                 parameter.requires_grad = False
-            self.model.encoder.eval()
+            self.train(self.training)
 
     def configure_metrics(self) -> None:
         """Metrics are computed from confusion matrices over whole sets (training.metrics), not per batch."""
@@ -103,9 +157,9 @@ class CropTask(SemanticSegmentationTask):
         return bool(self.hparams["freeze_backbone"])
 
     def train(self, mode: bool = True) -> CropTask:
-        """Keep a frozen encoder in eval mode, so its BatchNorm statistics do not move either."""
+        """Keep a frozen encoder in eval mode, so its BatchNorm statistics do not move either (unless asked to)."""
         super().train(mode)
-        if self.frozen:
+        if self.frozen and self.frozen_batchnorm == "eval":
             self.model.encoder.eval()
         return self
 
@@ -190,42 +244,50 @@ class CropTask(SemanticSegmentationTask):
         torch.save(payload, buffer)
         atomic_write_bytes(path, buffer.getvalue())
 
-    def load_checkpoint(self, path: Path) -> dict[str, Any]:
-        """Load a checkpoint written by `save_checkpoint` onto this freshly built task; returns its meta."""
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+    def load_checkpoint(self, path: Path, fix: str = RETRAIN) -> dict[str, Any]:
+        """Load a checkpoint written by `save_checkpoint` onto this freshly built task; returns its meta.
+
+        A missing, truncated or foreign file, or one written for another model, is a CheckpointError naming the
+        file; `fix` says how to write it again (evaluate names the train entry).
+        """
+        payload = read_checkpoint(path, fix)
         digest = payload["encoder_digest"]
         if digest and digest != tensor_digest(self.model.encoder, parameters_only=True):
-            raise WeightsError(
+            raise CheckpointError(
                 "checkpoint was trained on another encoder",
                 [
                     Problem(
                         str(path),
                         "frozen encoder rebuilt identically",
                         f"encoder digest differs ({self.provenance.weights} weights now)",
-                        "evaluate with the weight files and seed the run was trained with, or re-run `dvc repro train`",
+                        f"evaluate with the weight files and seed the run was trained with, or {fix}",
                     )
                 ],
             )
         expected = self.model.state_dict()
-        wrong = [k for k, v in payload["state"].items() if k in expected and expected[k].shape != v.shape]
-        if wrong:
-            raise WeightsError(
-                "checkpoint does not fit the model",
-                [Problem(str(path), "same model params", f"wrong shapes: {wrong[:3]}", "use the run's params")],
-            )
-        missing, unexpected = self.model.load_state_dict(payload["state"], strict=False)
-        missing = [k for k in missing if not self._frozen_key(k)]
-        if missing or unexpected:
-            raise WeightsError(
+        state: dict[str, torch.Tensor] = payload["state"]
+        wrong = [
+            f"{k} {tuple(v.shape)} vs {tuple(expected[k].shape)}"
+            for k, v in state.items()
+            if k in expected and expected[k].shape != v.shape
+        ]
+        missing = [k for k in expected if k not in state and not self._frozen_key(k)]
+        unexpected = [k for k in state if k not in expected]
+        if wrong or missing or unexpected:
+            parts = [f"wrong shapes: {wrong[:3]}"] if wrong else []
+            parts += [f"missing {missing[:3]}"] if missing else []
+            parts += [f"unexpected {unexpected[:3]}"] if unexpected else []
+            raise CheckpointError(
                 "checkpoint does not fit the model",
                 [
                     Problem(
                         str(path),
-                        "same model params",
-                        f"missing {missing[:3]}, unexpected {unexpected[:3]}",
-                        "re-train",
+                        "checkpoint of this model",
+                        f"written for another model (other train.model params or backbone): {'; '.join(parts)}",
+                        f"evaluate with the params the run was trained with, or {fix}",
                     )
                 ],
             )
+        self.model.load_state_dict(state, strict=False)
         meta: dict[str, Any] = payload["meta"]
         return meta

@@ -39,6 +39,9 @@ def settings_of(params: TrainParams, accelerator: str | None = None) -> FitSetti
         accelerator=accelerator or params.accelerator,
         devices=params.devices,
         class_weights=params.model.class_weights,
+        crop_ratio=params.crop_ratio,
+        sampling=params.sampling,
+        handover=params.handover,
     )
 
 
@@ -47,8 +50,14 @@ def same_state(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor]) 
     return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
 
 
-def run_record(plan: RunPlan, task: CropTask, result: FitResult, crosswalk_set: str) -> dict[str, Any]:
-    """Everything evaluate and report need to know about a run, as JSON."""
+STUDY_SETTINGS = ("handover", "sampling", "val_split", "pixel_balance", "plateau_patience")
+"""Train params where the study and we differ (docs/study-fidelity.md), recorded with every run."""
+
+
+def run_record(
+    plan: RunPlan, task: CropTask, result: FitResult, crosswalk_set: str, params: TrainParams
+) -> dict[str, Any]:
+    """Everything evaluate and report need to know about a run, as JSON, with the settings it ran under."""
     return {
         "run_id": plan.run_id,
         "protocol": plan.protocol,
@@ -60,6 +69,8 @@ def run_record(plan: RunPlan, task: CropTask, result: FitResult, crosswalk_set: 
         "crosswalk_set": crosswalk_set,
         "provenance": task.provenance.as_dict(),
         "frozen_encoder": task.frozen,
+        "frozen_batchnorm": task.frozen_batchnorm,
+        "settings": {name: getattr(params, name) for name in STUDY_SETTINGS},
         "phases": [
             {
                 "train_on": list(p.train_on),
@@ -97,9 +108,10 @@ def run_entry(
     with stage_output(out) as staging:
         for plan in plans:
             task, result = fitter.fit(plan, bank)
-            record = run_record(plan, task, result, shared.crosswalk_set)
+            record = run_record(plan, task, result, shared.crosswalk_set, params)
             folder = staging / plan.run_id
             meta = {"run_id": plan.run_id, "provenance": task.provenance.as_dict()}
+            task.model.load_state_dict(result.best, strict=False)  # the task is on the handed-over weights
             task.save_checkpoint(folder / "best.pt", meta)
             if same_state(result.best, result.last):  # best is the last epoch: one file, two names
                 os.link(folder / "best.pt", folder / "last.pt")

@@ -2,11 +2,13 @@
 
 Nothing is fetched: the file is looked up by the name the enum's URL ends with, first in a configured directory,
 then in torch hub's checkpoints directory (`$TORCH_HOME/hub/checkpoints`), where `torch.hub` itself would cache it.
+An entry without a weight file (`scratch`) looks for nothing: its random init is the design, not a fallback.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +28,7 @@ class Provenance:
     """Where the encoder's weights came from; recorded with every run's metrics."""
 
     weights: str  # "pretrained" or "random"
-    enum: str  # the registry's weight enum
+    enum: str  # the registry's weight enum (`random` for an entry without one: random init by design)
     file: str | None  # the file name loaded (None: random init)
     sha256: str | None  # of the file loaded
 
@@ -127,13 +129,26 @@ def load_encoder(encoder: torch.nn.Module, path: Path, backbone: Backbone) -> Pr
     return Provenance("pretrained", backbone.weights, path.name, sha256_file(path))
 
 
+Loader = Callable[[torch.nn.Module, Path, Backbone], Provenance]
+"""Fills a module from a found weight file: `load_encoder` for a U-Net's encoder, `satlas_model.load_satlas`."""
+
+
 def init_encoder(
-    encoder: torch.nn.Module, backbone: Backbone, weights_dir: Path | None, allow_random_init: bool
+    encoder: torch.nn.Module,
+    backbone: Backbone,
+    weights_dir: Path | None,
+    allow_random_init: bool,
+    load: Loader = load_encoder,
 ) -> Provenance:
-    """Pretrained weights when the file is there; random init only when the run allows it (and says so)."""
+    """Pretrained weights when the file is there; random init only when the run allows it (and says so).
+
+    An entry without a weight file (`scratch`) never looks for one and needs no permission: random is its design.
+    """
+    if not backbone.pretrained:
+        return Provenance("random", backbone.weights, None, None)
     path = find_weights(backbone, weights_dir)
     if path is not None:
-        return load_encoder(encoder, path, backbone)
+        return load(encoder, path, backbone)
     if not allow_random_init:
         raise missing_weights_error(backbone, weights_dir)
     return Provenance("random", backbone.weights, None, None)

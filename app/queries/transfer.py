@@ -4,6 +4,9 @@ Rows of `metrics/transfer.parquet`: one model (run_id: protocol, backbone, targe
 set (test_source), one metric. The heatmap's row is the target source a model was built for (its own k chips under
 `id`, `ood+k` and `pretrain-finetune`; held out under `ood`), its column the test set. Classes absent from a test set
 have NaN recall, shown as empty.
+
+Beside the published table: rows of `metrics/vs_reference.parquet`, one per number of the reference table
+(`report.reference`, the study's by default) with ours beside it, both in percent (`curation.core.reference`).
 """
 
 from __future__ import annotations
@@ -158,3 +161,72 @@ def provenance(transfer: pl.DataFrame) -> dict[str, list[str]]:
         "crosswalk_set": sorted(transfer["crosswalk_set"].unique().to_list()),
         "random_init": sorted(weights.filter(pl.col("weights") == "random")["backbone"].to_list()),
     }
+
+
+# Beside the published table: rows of `metrics/vs_reference.parquet` (curation.core.reference), in percent.
+PROTOCOL_ORDER = ("id", "ood", "ood+k")  # the study's table order; other protocols after, by name
+REFERENCE_SHOWN = (
+    "protocol",
+    "target_source",
+    "k",
+    "origin",
+    "theirs_pct",
+    "ours_pct",
+    "difference_pct",
+    "runs",
+    "crosswalk_set",
+    "weights",
+)
+
+
+@dataclass(frozen=True)
+class ReferenceSummary:
+    """How much of one metric's published table we ran, and how far ours lie from it (percentage points)."""
+
+    published: int  # reference numbers
+    beside: int  # with a number of ours beside them
+    mean_difference: float | None  # ours - theirs, mean over those
+    mean_abs_difference: float | None
+    crosswalk_sets: list[str]  # of our runs beside them
+    random_init: bool  # some of ours come from random init
+
+
+def reference_metrics(compared: pl.DataFrame) -> list[str]:
+    """The metrics the reference publishes: headline order first, then any other by name."""
+    found = set(compared["metric"].unique().to_list())
+    return [m for m in HEADLINE if m in found] + sorted(found - set(HEADLINE))
+
+
+def reference_backbones(compared: pl.DataFrame) -> list[str]:
+    """The backbones the reference publishes numbers for."""
+    return sorted(compared["backbone"].unique().to_list())
+
+
+def _protocol_rank() -> pl.Expr:
+    ranks = {p: i for i, p in enumerate(PROTOCOL_ORDER)}
+    return pl.col("protocol").replace_strict(ranks, default=len(PROTOCOL_ORDER), return_dtype=pl.Int64)
+
+
+def reference_rows(compared: pl.DataFrame, backbone: str, metric: str, ran_only: bool) -> pl.DataFrame:
+    """One metric's published numbers with ours beside them, in the study's order; `ran_only`: ours not null."""
+    rows = compared.filter(pl.col("backbone") == backbone, pl.col("metric") == metric)
+    if ran_only:
+        rows = rows.filter(pl.col("ours_pct").is_not_null())
+    return rows.sort(_protocol_rank(), "protocol", "target_source", "k", "origin").select(REFERENCE_SHOWN)
+
+
+def reference_summary(compared: pl.DataFrame, backbone: str, metric: str) -> ReferenceSummary:
+    """Counts and mean differences of one metric's published numbers."""
+    rows = compared.filter(pl.col("backbone") == backbone, pl.col("metric") == metric)
+    beside = rows.filter(pl.col("ours_pct").is_not_null())
+    differences = beside["difference_pct"]
+    weights = {w for value in beside["weights"].drop_nulls().to_list() for w in value.split(",")}
+    sets = {s for value in beside["crosswalk_set"].drop_nulls().to_list() for s in value.split(",")}
+    return ReferenceSummary(
+        published=rows.height,
+        beside=beside.height,
+        mean_difference=None if beside.is_empty() else float(differences.mean()),  # type: ignore[arg-type]
+        mean_abs_difference=None if beside.is_empty() else float(differences.abs().mean()),  # type: ignore[arg-type]
+        crosswalk_sets=sorted(sets),
+        random_init="random" in weights,
+    )

@@ -8,13 +8,13 @@ import streamlit as st
 from app import charts
 from app.queries.balance import ALL_CHIPS, class_balance, imbalance, native_balance, scoped
 from app.queries.legends import crosswalk_frame
-from app.views.common import artifacts, class_colors, class_names, crosswalk_set, guard, optional, table
+from app.views.common import absent, artifacts, class_colors, class_names, crosswalk_set, guard, optional, table
 
 st.title("Class balance")
 project = artifacts()
 manifest = guard(lambda: table(project.manifest()))
 subsets = optional(project.subset_lists())
-if subsets is None:
+if subsets is None and absent(project.subset_lists()):  # unreadable: its error is shown above
     st.info("Only whole sources for now: the subsets are written by stage `subsets` (`uv run dvc repro subsets`).")
 classes, colors = class_names(project), class_colors(project)
 rows = scoped(manifest, subsets)
@@ -48,7 +48,9 @@ with st.expander("Every number"):
 st.subheader("Before harmonization: native codes")
 histograms = optional(project.histograms())
 if histograms is None:
-    st.info(f"`{project.histograms()[0]}` is missing: it is written by stage `validate` (`uv run dvc repro validate`).")
+    if absent(project.histograms()):  # unreadable: optional showed why
+        path = project.histograms()[0]
+        st.info(f"`{path}` is missing: it is written by stage `validate` (`uv run dvc repro validate`).")
 else:
     active = crosswalk_set(project)
     names = pl.concat(crosswalk_frame(cw).with_columns(source=pl.lit(s)) for s, cw in active.crosswalks.items())

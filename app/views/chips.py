@@ -6,13 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import rasterio.errors
 import streamlit as st
 
+from app.artifacts import CorruptArtifact
 from app.queries.balance import ALL_CHIPS, scoped
 from app.queries.chips import caption, filter_chips
 from app.queries.overview import subset_order
 from app.render import label_overlay, palette, read_labels, rgb_composite
-from app.views.common import artifacts, class_colors, class_names, crosswalk_set, guard, optional, table
+from app.views.common import artifacts, class_colors, class_names, corrupt, crosswalk_set, guard, optional, table
 
 PER_PAGE = 8
 ANY = "(any)"
@@ -22,9 +24,16 @@ ANY = "(any)"
 def pictures(
     image: str, label: str, bands: tuple[str, ...], ids: tuple[int, ...], colors: tuple[str, ...]
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
-    """The RGB composite and the label overlay of one chip (cached per file)."""
-    rgb = rgb_composite(Path(image), bands)
-    return rgb, label_overlay(rgb, read_labels(Path(label)), palette(ids, colors))
+    """The RGB composite and the label overlay of one chip (cached per file); CorruptArtifact names a bad file."""
+    try:
+        rgb = rgb_composite(Path(image), bands)
+    except (OSError, ValueError, rasterio.errors.RasterioError) as error:
+        raise CorruptArtifact(Path(image), "chips", error) from error
+    try:
+        labels = read_labels(Path(label))
+    except (OSError, ValueError, rasterio.errors.RasterioError) as error:
+        raise CorruptArtifact(Path(label), "chips", error) from error
+    return rgb, label_overlay(rgb, labels, palette(ids, colors))
 
 
 st.title("Chips")
@@ -60,13 +69,16 @@ number = st.number_input("Page", min_value=1, max_value=pages, value=1, step=1) 
 shown = chosen.slice((int(number) - 1) * PER_PAGE, PER_PAGE)
 grid = st.columns(2)
 for i, row in enumerate(shown.iter_rows(named=True)):
-    rgb, overlay = pictures(
-        str(project.chips / row["image_path"]),
-        str(project.chips / row["label_path"]),
-        project.bands,
-        taxonomy.ids,
-        taxonomy.colors,
-    )
     with grid[i % 2].container(border=True):
-        st.image([rgb, overlay], caption=["RGB (B04, B03, B02)", "labels"], width=180)
+        try:
+            rgb, overlay = pictures(
+                str(project.chips / row["image_path"]),
+                str(project.chips / row["label_path"]),
+                project.bands,
+                taxonomy.ids,
+                taxonomy.colors,
+            )
+            st.image([rgb, overlay], caption=["RGB (B04, B03, B02)", "labels"], width=180)
+        except CorruptArtifact as exc:  # one unreadable chip: the others still show
+            corrupt(exc)
         st.caption(f"{row['source']} · {caption(row, classes)}")

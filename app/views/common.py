@@ -1,7 +1,10 @@
 """What every page shares: the project root, cached artifact readers, the missing-artifact message, the demo banner.
 
 Readers are cached with `st.cache_data` keyed on the file's path and its modification stamp, so a page rerun
-costs a dictionary lookup, and a stage that rewrites an artifact is picked up on the next rerun.
+costs a dictionary lookup, and a stage that rewrites an artifact is picked up on the next rerun. An artifact that
+exists but cannot be read (truncated, overwritten) is an `st.error` naming the file and the stage to re-run: where
+the page needs it the page stops there (`guard`), where it can do without it the rest still renders (`optional`,
+`attempt`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,16 @@ from typing import Any, TypeVar
 import polars as pl
 import streamlit as st
 
-from app.artifacts import ROOT_ENV, Artifacts, MissingArtifact, demo_world, read_json, read_parquet, stamp
+from app.artifacts import (
+    ROOT_ENV,
+    Artifacts,
+    CorruptArtifact,
+    MissingArtifact,
+    demo_world,
+    read_json,
+    read_parquet,
+    stamp,
+)
 from curation.core.errors import CropharmonyError
 from curation.core.legends import CrosswalkSet, load_set
 
@@ -71,30 +83,61 @@ def document(spec: tuple[Path, str]) -> Any:  # noqa: ANN401 - JSON
     return _json(str(path), stage, stamp(path))
 
 
+def corrupt(exc: CorruptArtifact) -> None:
+    """Show an unreadable artifact: the file, what went wrong, the stage to re-run."""
+    st.error(str(exc), icon=":material/broken_image:")
+
+
+def absent(spec: tuple[Path, str]) -> bool:
+    """The artifact does not exist (rather than existing and failing to read): the pages' "run stage X" notes."""
+    return not spec[0].is_file()
+
+
 def optional(spec: tuple[Path, str]) -> pl.DataFrame | None:
-    """A Parquet artifact a page can do without (subsets for the balance page, say)."""
+    """A Parquet artifact a page can do without (subsets for the balance page, say); unreadable: shown, then None."""
     try:
         return table(spec)
     except MissingArtifact:
         return None
+    except CorruptArtifact as exc:
+        corrupt(exc)
+        return None
 
 
 def optional_document(spec: tuple[Path, str]) -> Any:  # noqa: ANN401 - JSON
-    """A JSON artifact a page can do without, or None."""
+    """A JSON artifact a page can do without, or None; unreadable: shown, then None."""
     try:
         return document(spec)
     except MissingArtifact:
         return None
+    except CorruptArtifact as exc:
+        corrupt(exc)
+        return None
+
+
+def attempt(load: Callable[[], T]) -> T | None:
+    """Run a loader the page needs one of several: missing or unreadable is shown and gives None, the page goes on."""
+    try:
+        return load()
+    except MissingArtifact as exc:
+        st.warning(str(exc), icon=":material/pending_actions:")
+    except CorruptArtifact as exc:
+        corrupt(exc)
+    return None
 
 
 def guard(load: Callable[[], T]) -> T:
-    """Run a loader; a missing artifact becomes a message naming the stage to run, and the page stops there."""
+    """Run a loader; a missing or unreadable artifact becomes a message naming the stage to run, and the page stops."""
     try:
         return load()
     except MissingArtifact as exc:
         st.warning(str(exc), icon=":material/pending_actions:")
         st.stop()
         raise  # st.stop raises; this keeps type checkers informed
+    except CorruptArtifact as exc:
+        corrupt(exc)
+        st.stop()
+        raise
 
 
 @st.cache_resource(show_spinner=False)
@@ -126,8 +169,12 @@ def class_colors(project: Artifacts) -> dict[str, str]:
 
 
 def demo_banner(project: Artifacts) -> None:
-    """Say plainly when the artifacts come from the synthetic demo world."""
-    world = demo_world(project)
+    """Say plainly when the artifacts come from the synthetic demo world (an unreadable marker is shown instead)."""
+    try:
+        world = demo_world(project)
+    except CorruptArtifact as exc:
+        corrupt(exc)
+        return
     if world is not None:
         st.warning(
             f"**Synthetic data.** These artifacts come from the generated demo world (seed {world.get('seed')}, "

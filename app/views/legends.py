@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from app.queries.legends import differing_pixels, legend_table, pixels_seen
-from app.views.common import artifacts, crosswalk_set, optional, optional_document
+from app.views.common import absent, artifacts, crosswalk_set, optional, optional_document
 
 HIGHLIGHT = "background-color: #fff3b0"
 
@@ -24,7 +24,7 @@ source = left.selectbox("Source", list(active.crosswalks))
 compare = right.selectbox("Compare with set", [*others, "(none)"])
 other = crosswalk_set(project, compare)[source] if compare != "(none)" else None
 histograms = optional(project.histograms())
-if histograms is None:
+if histograms is None and absent(project.histograms()):  # unreadable: optional showed why
     st.info("Pixels seen are written by stage `validate` (`uv run dvc repro validate`); the crosswalk is shown alone.")
 seen = pixels_seen(histograms, source) if histograms is not None else None
 legend = legend_table(active[source], other, seen)
@@ -54,7 +54,8 @@ st.dataframe(shown.to_pandas().style.apply(_highlight, axis=1), hide_index=True)
 st.subheader("Every difference between the sets")
 report = optional_document(project.crosswalks_report())
 if report is None:
-    st.info("`reports/crosswalks.json` is written by stage `crosswalks` (`uv run dvc repro crosswalks`).")
+    if absent(project.crosswalks_report()):
+        st.info("`reports/crosswalks.json` is written by stage `crosswalks` (`uv run dvc repro crosswalks`).")
 else:
     for name, rows in report.get("differences", {}).items():
         st.markdown(f"**`{report['active_set']}` vs `{name}`**: {len(rows)} codes")

@@ -8,7 +8,7 @@ import polars as pl
 import streamlit as st
 
 from app.queries.overview import chip_points, counts_per_source, crosswalk_sets, source_palette, subset_order
-from app.views.common import artifacts, crosswalk_set, guard, optional, table
+from app.views.common import absent, artifacts, crosswalk_set, guard, optional, table
 from curation.core.registry import registry_rows
 
 st.title("Overview")
@@ -35,7 +35,7 @@ legend = " &nbsp; ".join(f'<span style="color:{color}">●</span> {name}' for na
 st.markdown(legend, unsafe_allow_html=True)
 
 st.subheader("Chips per source and subset")
-if subsets is None:
+if subsets is None and absent(project.subset_lists()):  # unreadable: its error is shown above
     st.info(
         f"No subsets yet: `{project.subset_lists()[0]}` is written by stage `subsets` (`uv run dvc repro subsets`)."
     )

@@ -1,12 +1,14 @@
-"""Transfer: heatmaps of every model on every test set, gaps to in-distribution, learning curves, per-class recall."""
+"""Transfer: heatmaps, gaps to in-distribution, learning curves, per-class recall, the study's table beside ours."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from app import charts
+from app.artifacts import CorruptArtifact, demo_world
 from app.queries import transfer as q
-from app.views.common import artifacts, class_colors, class_names, guard, table
+from app.views.common import absent, artifacts, class_colors, class_names, guard, optional, table
+from curation.core.reference import VS_REFERENCE
 
 st.title("Transfer")
 project = artifacts()
@@ -68,3 +70,66 @@ st.altair_chart(
     charts.class_recall(recall, class_colors(project), classes, f"Recall of {backbone} under {protocol}, k = {k}")
 )
 st.dataframe(recall.pivot(on="class", index="test_source", values="recall"), hide_index=True)
+
+st.subheader("Beside the study's published table")
+published = project.catalogue.metrics_file(VS_REFERENCE)
+compared = optional((published.path, published.stage))  # unreadable: an error naming the stage, then None
+try:
+    world = demo_world(project)
+except CorruptArtifact:
+    world = None  # the banner above names the unreadable marker
+if compared is None and absent((published.path, published.stage)):
+    st.info(
+        f"`{published.path}` is missing: it is written by stage `report` with `report.reference` set (the study's "
+        "table: `reference/study_results_v1.csv`). Run `uv run dvc repro report`."
+    )
+elif compared is None:
+    pass  # unreadable: `optional` showed which file and the stage to re-run
+elif compared.is_empty():
+    st.info(
+        "No reference table to compare with: `report.reference` is null. Set it to `reference/study_results_v1.csv` "
+        "(the study's published numbers) and run `uv run dvc repro report`."
+    )
+else:
+    if world is not None:
+        st.warning(
+            "**The demo world is not the study's data.** Ours below come from the synthetic demo world "
+            f"({world.get('chips_per_source')} generated chips of {world.get('chip_px')} px per source), theirs from "
+            "the study's real Sentinel-2 chips. The differences show how the comparison works, not how well the "
+            "study is reproduced: run `profiles/study.yaml` on the study's chips for that.",
+            icon=":material/science:",
+        )
+    pickers = st.columns(3)
+    backbones = q.reference_backbones(compared)
+    ref_backbone = str(
+        pickers[0].selectbox(
+            "Published backbone", backbones, index=backbones.index(backbone) if backbone in backbones else 0
+        )
+    )
+    ref_metrics = q.reference_metrics(compared)
+    ref_metric = str(
+        pickers[1].selectbox(
+            "Published metric", ref_metrics, index=ref_metrics.index(metric) if metric in ref_metrics else 0
+        )
+    )
+    ran_only = pickers[2].toggle("Only the numbers we ran", value=True)
+    found = q.reference_summary(compared, ref_backbone, ref_metric)
+    shown = st.columns(4)
+    shown[0].metric("Published numbers", found.published)
+    shown[1].metric("With ours beside", found.beside)
+    mean, spread = found.mean_difference, found.mean_abs_difference
+    shown[2].metric("Mean difference (points)", "-" if mean is None else f"{mean:+.2f}")
+    shown[3].metric("Mean absolute difference (points)", "-" if spread is None else f"{spread:.2f}")
+    st.dataframe(q.reference_rows(compared, ref_backbone, ref_metric, ran_only), hide_index=True)
+    st.caption(
+        "theirs_pct: the study's published number (`origin`: the file of the study it comes from); ours_pct: the mean "
+        "over our runs of the same model (protocol, target source, k) on the target's own test set; difference_pct: "
+        "ours minus theirs, in percentage points. Empty: we ran no such model (or its value is undefined)."
+    )
+    if found.beside and found.crosswalk_sets != ["paper"]:
+        st.caption(
+            f"Ours used crosswalk set {', '.join(found.crosswalk_sets)}; the study's mapping is `paper` "
+            "(`shared.crosswalk_set`), so labels differ from the study's."
+        )
+    if found.random_init:
+        st.caption("Some of ours start from random init (no weight files); the study's are pretrained.")

@@ -15,5 +15,7 @@ class ChipsParams(Section):
     section: ClassVar[str] = "chips"
     out: Path  # data/chips
     report: Path  # reports/chips.json
-    link: Literal["copy", "hardlink"]  # how image chips are placed beside their labels
+    # How image chips are placed beside their labels (`curation.core.io.place_file`): auto (a reflink, else a hard
+    # link, else a copy, which warns), reflink (else a copy), hardlink (else a copy) or copy.
+    link: Literal["auto", "reflink", "hardlink", "copy"]
     skip_failed: bool  # true: chips that break a rule are left out and listed in the report; false: the stage fails

@@ -1,10 +1,16 @@
 """Stage `chips`: for every image chip, the harmonized label chip cut on its own grid, and one manifest row.
 
-Each chip is one Dask task: read the image (or assemble it from a chip product), read the native labels on the
-image's grid, remap them through the active crosswalk's lookup table, write `<source>/labels/<chip_id>.tif` beside
-a copy (or hard link) of the image, and return the manifest row. Everything is written into a temporary folder
-renamed over `chips.out` at the end, so a failed run leaves the previous output (or none), never half of one.
-Tasks write to that folder directly, so a remote cluster needs it on a shared filesystem.
+Chips go to Dask workers in small batches (`curation.core.parallel`). For each: read the image's header (a chip
+whose header breaks the image schema is not read further), its pixel facts (the ones validate left in the cache,
+else read in strips; or assemble the image from a chip product), read the native labels on the image's grid, remap
+them through the active crosswalk's lookup table (pixels where every image band holds the image's nodata value
+become ignore: no stage trains on labels over no data), write `<source>/labels/<chip_id>.tif` beside a copy (or hard
+link) of the image, and return the manifest row. What the stage writes (label chips, chip products' stacks) is
+ZSTD-compressed with fixed options (`curation.core.geotiff.CHIP_OPTIONS`). Links under the source folders and file
+names that cannot be chip ids stop the stage; files nobody reads are listed in the report's `warnings` (rule "unused
+file"). Everything is written into a temporary folder renamed over `chips.out` at the end, so a failed run leaves
+the previous output (or none), never half of one. Tasks write to that folder directly, so a remote cluster needs it
+on a shared filesystem.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from curation.core.bands import S2_FILE_ORDER
 from curation.core.errors import CropharmonyError, Problem, ProblemsError
 from curation.core.fact_schemas import image_chips_schema
 from curation.core.failures import Words, failures, problems_of, row_problem
-from curation.core.geotiff import write_geotiff
+from curation.core.geotiff import CHIP_OPTIONS, write_geotiff
 from curation.core.io import atomic_write_json, atomic_write_parquet, place_file, stage_output
 from curation.core.parallel import run_tasks
 from curation.core.params import load_section
@@ -35,8 +41,11 @@ from curation.core.remap import remap_raster
 from curation.core.runner import run_stage
 from curation.core.schemas import class_column, manifest_schema, rows_frame
 from curation.core.shared import SharedParams
-from curation.inputs.chip_refs import ChipImage, crs_name, list_chips, read_image, read_labels, source_inputs
-from curation.inputs.facts import ChipTask, crosswalk_set, image_row, problem_from
+from curation.inputs.chip_refs import by_source, crs_name, read_labels, scan_chips, source_inputs
+from curation.inputs.facts import ChipTask, crosswalk_set, image_row, inspect, placeable, problem_from
+from curation.inputs.images import Inspected
+from curation.inputs.links import link_problems
+from curation.inputs.unused import unused_inputs
 from curation.sources.base import ChipGrid
 from curation.sources.chip_product import ZERO_FILLED_TAG
 
@@ -70,11 +79,13 @@ def grid_text(grid: ChipGrid) -> str:
     return f"{crs_name(grid.crs)}|{numbers}|{grid.height}x{grid.width}"
 
 
-def _place_image(task: CutTask, image: ChipImage, path: Path) -> None:
+def _place_image(task: CutTask, seen: Inspected, path: Path) -> None:
     source = task.chip.ref
+    image = seen.assembled
     if source.image is None:
+        assert image is not None  # chip products are assembled in memory
         tags = {ZERO_FILLED_TAG: ",".join(image.zero_filled), "CROPHARMONY_SOURCE": source.source.name}
-        write_geotiff(path, image.data, image.grid.crs, image.grid.transform, S2_FILE_ORDER, tags)
+        write_geotiff(path, image.data, image.grid.crs, image.grid.transform, S2_FILE_ORDER, tags, CHIP_OPTIONS)
         return
     place_file(source.image, path, task.link)
 
@@ -85,23 +96,28 @@ def cut_chip(task: CutTask) -> CutResult:
     name = ref.source.name
     result = CutResult(name, ref.chip_id)
     try:
-        image = read_image(ref)
-        result.image = image_row(task.chip, image)
-        if image.grid.crs is None or image.grid.transform.is_identity:
-            return result  # the image schema reports the missing CRS or transform
+        seen = inspect(task.chip)
+        result.image = image_row(task.chip, seen.header, seen.pixels)
+        if seen.pixels is None or not placeable(seen):
+            return result  # the image schema reports the header, the missing CRS or transform
+        image = seen.header
         classes = remap_raster(read_labels(ref, image.grid), task.chip.crosswalk, where=task.chip.file)
     except CropharmonyError as exc:
         result.problems.append(problem_from(exc, task.chip.file))
         return result
     taxonomy = crosswalk_set(task.chip.legends_dir, task.chip.crosswalk_set).taxonomy
+    if seen.pixels.nodata_mask is not None:
+        classes[seen.pixels.nodata_mask] = taxonomy.ids[taxonomy.names.index("ignore")]
     relative_image = Path(name) / "images" / f"{ref.chip_id}.tif"
     relative_label = Path(name) / "labels" / f"{ref.chip_id}.tif"
-    _place_image(task, image, task.out / relative_image)
+    _place_image(task, seen, task.out / relative_image)
     tags = {
         "CROPHARMONY_CROSSWALK_SET": task.chip.crosswalk_set,
         "CROPHARMONY_CLASSES": ",".join(f"{i}={n}" for i, n in zip(taxonomy.ids, taxonomy.names, strict=True)),
     }
-    write_geotiff(task.out / relative_label, classes, image.grid.crs, image.grid.transform, ("class",), tags)
+    write_geotiff(
+        task.out / relative_label, classes, image.grid.crs, image.grid.transform, ("class",), tags, CHIP_OPTIONS
+    )
     with rasterio.open(task.out / relative_label) as label:
         label_grid = ChipGrid(label.crs, label.transform, label.width, label.height)
     counts = np.bincount(classes.ravel(), minlength=taxonomy.size).astype(np.int64)
@@ -139,20 +155,7 @@ def build(shared: SharedParams, params: ChipsParams, report_path: Path) -> dict[
     """Cut every chip of every source into `params.out` (atomically), write the report; returns the report."""
     crosswalks = crosswalk_set(shared.legends_dir, shared.crosswalk_set)
     with stage_output(params.out) as tmp:
-        problems: list[Problem] = []
-        tasks: list[CutTask] = []
-        for source in source_inputs(shared):
-            try:
-                refs = list_chips(source)
-            except CropharmonyError as exc:
-                problems.append(problem_from(exc, str(source.images or source.labels)))
-                continue
-            tasks += [
-                CutTask(ChipTask(ref, shared.legends_dir, shared.crosswalk_set, shared.bands), tmp, params.link)
-                for ref in refs
-            ]
-        if problems:
-            raise ProblemsError("chips: cannot list the image chips", problems)
+        tasks, warnings = _tasks(shared, params, tmp)
         results = run_tasks(cut_chip, tasks, shared.dask, "chips")
         failed = _failed_chips(results, shared)
         for name, chip_id in failed:  # cut before the image schema ran: leave none of their files behind
@@ -166,9 +169,44 @@ def build(shared: SharedParams, params: ChipsParams, report_path: Path) -> dict[
             )
         manifest = _manifest(rows, crosswalks.taxonomy.names)
         atomic_write_parquet(tmp / MANIFEST, manifest)
-    report = _report(manifest, failed, shared.crosswalk_set)
+    report = _report(manifest, failed, shared.crosswalk_set) | {"warnings": warnings}
     atomic_write_json(report_path, report)
     return report
+
+
+def _tasks(shared: SharedParams, params: ChipsParams, tmp: Path) -> tuple[list[CutTask], list[dict[str, str]]]:
+    """A task per chip of every source, and the report's warnings (files nobody reads).
+
+    Raises on links under the source folders and on listed files that cannot be chips.
+    """
+    sources = source_inputs(shared)
+    problems: list[Problem] = []
+    unused: list[Problem] = []
+    tasks: list[CutTask] = []
+    for source in sources:
+        problems += link_problems(source)
+        try:
+            listing = scan_chips(source)
+        except CropharmonyError as exc:
+            problems.append(problem_from(exc, str(source.images or source.labels)))
+            continue
+        problems += listing.errors
+        unused += listing.unused
+        tasks += [
+            CutTask(
+                ChipTask(ref, shared.legends_dir, shared.crosswalk_set, shared.bands, shared.chip_px), tmp, params.link
+            )
+            for ref in listing.refs
+        ]
+    if problems:
+        raise ProblemsError("chips: cannot list the image chips", problems)
+    grouped = by_source(unused + unused_inputs(shared), sources)
+    warnings = [
+        {"source": name or "inputs", "file": p.file, "rule": p.rule, "detail": p.detail, "fix": p.fix}
+        for name, found in grouped.items()
+        for p in found
+    ]
+    return tasks, sorted(warnings, key=lambda w: (w["source"], w["file"], w["rule"]))
 
 
 def _failed_chips(results: list[CutResult], shared: SharedParams) -> dict[tuple[str, str], list[Problem]]:
@@ -178,7 +216,7 @@ def _failed_chips(results: list[CutResult], shared: SharedParams) -> dict[tuple[
         if result.problems:
             failed[(result.source, result.chip_id)] = list(result.problems)
     images = [r.image for r in results if r.image is not None]
-    schema = image_chips_schema(len(shared.bands), shared.chip_px, shared.resolution_m)
+    schema = image_chips_schema(shared.bands, shared.chip_px, shared.resolution_m)
     if images:
         table = rows_frame(images, schema)
         words = Words(file="?", fix="run the validate stage for the details and fixes", file_column="file")
@@ -226,7 +264,8 @@ def _run(args: argparse.Namespace) -> str:
     report_path = artifacts.chips_report.path
     report = build(shared, params, report_path)
     skipped = f", {len(report['skipped'])} skipped (see {report_path})" if report["skipped"] else ""
-    return f"chips: {report['chips']} chips of {len(report['sources'])} sources in {params.out}{skipped}"
+    warned = f", {len(report['warnings'])} warning(s) (see {report_path})" if report["warnings"] else ""
+    return f"chips: {report['chips']} chips of {len(report['sources'])} sources in {params.out}{skipped}{warned}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -141,8 +141,8 @@ def review_app(
     root: Annotated[Path, typer.Option("--root", help="Project whose artifacts to show.")] = Path(),
     port: Annotated[int, typer.Option("--port", help="Port to serve on.")] = 8501,
     address: Annotated[
-        str, typer.Option("--address", help="Address to listen on (localhost: this machine only).")
-    ] = "localhost",
+        str, typer.Option("--address", help="Address to listen on (127.0.0.1: this machine only).")
+    ] = launch_app.LOCALHOST,
     headless: Annotated[
         bool,
         typer.Option(
@@ -176,16 +176,29 @@ def publish_push(
 @publish_app.command("verify")
 def publish_verify(
     release: Annotated[Path, typer.Argument(help="A release folder (holds SHA256SUMS).")],
+    record: Annotated[
+        Path | None,
+        typer.Option("--record", help="Published record to compare with [<release>/../published/<version>.json]."),
+    ] = None,
 ) -> None:
-    """Check every file of a release against its SHA256SUMS."""
-    from curation.publish.stage import verify_sums
+    """Check a release: files inside it only, all listed in SHA256SUMS, agreeing with release.json and metadata."""
+    from curation.publish.verify import check_release
 
-    problems = verify_sums(release)
-    for problem in problems:
-        console.print(f"[red]{problem}[/red]")
-    if problems:
-        raise typer.Exit(1)
-    console.print(f"[green]ok[/green]: every file of {release} matches SHA256SUMS")
+    try:
+        check = check_release(release, record)
+    except CropharmonyError as error:
+        report_and_exit(error)
+    where = f"it is the release published in {check.record}" if check.record is not None else None
+    console.print(
+        f"[green]ok[/green]: {check.files} files of {release} match SHA256SUMS, release.json and the metadata",
+        soft_wrap=True,  # paths stay whole, to copy
+    )
+    console.print(
+        where
+        or "[yellow]note[/yellow]: no published record beside it (published/<version>.json, or --record): its "
+        "records agree with each other, which a wholesale rewrite would keep too",
+        soft_wrap=True,
+    )
 
 
 @params_app.command("check")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import sys
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +34,10 @@ class ProblemsError(CropharmonyError):
 
     def __init__(self, headline: str, problems: Sequence[Problem]) -> None:
         self.headline = headline
-        self.problems = tuple(problems)
+        counts = Counter(problems)  # the same problem met by many chips (a product file they share) is listed once
+        self.problems = tuple(counts)
         lines = [f"{headline} ({len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}):"]
-        lines += [f"  - {p}" for p in self.problems]
+        lines += [f"  - {p}" + (f" (met {n} times)" if n > 1 else "") for p, n in counts.items()]
         super().__init__("\n".join(lines))
 
 
@@ -99,6 +102,28 @@ def _code_order(item: tuple[int | str | None, int]) -> tuple[int, int, str]:
     if isinstance(code, int):
         return (0, code, "")
     return (1, 0, "" if code is None else code)
+
+
+_OS_FIXES = {
+    errno.ENOSPC: ("disk space", "free space on that disk, or point the output at another one"),
+    errno.EDQUOT: ("disk quota", "free space within your quota, or point the output at another disk"),
+    errno.EROFS: ("writable folder", "the filesystem is read-only: point the output at a writable folder"),
+    errno.EACCES: ("permission", "give yourself access to it (chmod/chown), or use another folder"),
+    errno.EPERM: ("permission", "give yourself access to it (chmod/chown), or use another folder"),
+}
+
+
+def os_error(error: OSError) -> SourceError | None:
+    """A full disk or a folder the user may not write, as a message naming the file (None for other OS errors).
+
+    Other OS errors are left to surface: they are bugs to report, not input to fix.
+    """
+    known = _OS_FIXES.get(error.errno or -1)
+    if known is None:
+        return None
+    rule, fix = known
+    file = error.filename if error.filename is not None else "(the stage's output)"
+    return SourceError(file, rule, error.strerror or str(error), fix)
 
 
 def report_and_exit(error: CropharmonyError) -> NoReturn:

@@ -2,12 +2,14 @@
 
 A table's failures are told in its own words (`Words`): which file each row names, what a check is called and how
 to fix it, detail templates filled with the row's values. `grouped` tables (the artifacts a stage reads, whose
-rows name no file) get one problem per column and rule, with a count and the first rows.
+rows name no file) get one problem per column and rule, with a count and the first rows. A template is filled only
+when the row and context hold every field it names (`fill`): a template written for another table never raises.
 """
 
 from __future__ import annotations
 
 import ast
+import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -93,13 +95,25 @@ def row_problem(failure: Failure, table: pl.DataFrame, words: Words) -> Problem:
     rule, fix = _rule_and_fix(failure, words)
     chip = f"chip {row['chip_id']}: " if "chip_id" in row else ""
     template = words.details.get(failure.rule)
-    if template and row:
-        detail = chip + template.format(**values)
+    detail = fill(template, values) if template and row else None
+    if detail is not None:
+        detail = chip + detail
     elif words.values == "quoted":
         detail = (f"column '{failure.column}' " if failure.column else "") + f"value {failure.value!r}"
     else:
         detail = chip + (f"{failure.column} = {failure.value}" if failure.column else failure.value)
-    return Problem(where, rule, detail, fix.format(**values) if row else fix)
+    return Problem(where, rule, detail, (fill(fix, values) or fix) if row else fix)
+
+
+def fill(template: str, values: Mapping[str, Any]) -> str | None:
+    """`template` filled from `values`; None when it names a field `values` lacks or a format does not apply."""
+    try:
+        fields = {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(template) if name}
+        if not fields <= values.keys():
+            return None
+        return template.format_map(values)
+    except (ValueError, TypeError, IndexError, AttributeError, KeyError):
+        return None
 
 
 def _rule_and_fix(failure: Failure, words: Words) -> tuple[str, str]:

@@ -235,6 +235,49 @@ def check_sets(legends_dir: Path, set_names: Iterable[str]) -> dict[str, Crosswa
     return sets
 
 
+def unlisted_crosswalks(legends_dir: Path) -> list[Problem]:
+    """CSVs of the legends folder that no set reads, as "unused file" rows sorted by file: none is skipped silently.
+
+    The sets are `<legends_dir>/` (toolkit) and each folder directly in it; a set reads its target.csv and
+    sources.csv (its own, else the shared ones) and the crosswalk file each row of its sources.csv names. A set
+    whose sources.csv does not load lists nothing: loading the set reports that table's problems.
+    """
+    if not legends_dir.is_dir():
+        return []
+    rows = []
+    sets = [legends_dir, *sorted(p for p in legends_dir.iterdir() if p.is_dir() and not p.name.startswith("."))]
+    for directory in sets:
+        own = directory / SOURCES_TABLE
+        table = own if own.is_file() else legends_dir / SOURCES_TABLE
+        legends = _source_legends(table, []) if table.is_file() else None
+        if legends is None:
+            continue
+        listed = {TARGET.lower(), SOURCES_TABLE.lower()} | {legend.crosswalk.lower() for legend in legends.values()}
+        for path in sorted(directory.iterdir()):
+            if path.is_file() and path.suffix.lower() == ".csv" and path.name.lower() not in listed:
+                rows.append(
+                    Problem(
+                        str(path),
+                        "unused file",
+                        f"a crosswalk CSV that {table} does not list: no source of set "
+                        f"'{TOOLKIT if directory == legends_dir else directory.name}' reads it",
+                        f"name it in the crosswalk column of its source's row in {table}, or remove it",
+                    )
+                )
+    for path in sorted(legends_dir.rglob("*")):
+        depth = len(path.relative_to(legends_dir).parts)
+        if depth > 2 and path.is_file() and path.suffix.lower() == ".csv":
+            rows.append(
+                Problem(
+                    str(path),
+                    "unused file",
+                    "a CSV below the crosswalk set folders (a set is the legends folder or a folder directly in it)",
+                    "move it into a set folder and list it in sources.csv, or remove it",
+                )
+            )
+    return sorted(rows, key=lambda p: p.file)
+
+
 def differences(first: CrosswalkSet, second: CrosswalkSet) -> list[dict[str, Any]]:
     """Codes whose harmonized class differs between two sets, source by source."""
     rows = []

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from curation.core.errors import CropharmonyError, ParamsError, Problem
+from curation.core.layout import input_problems, layout_problems
 from curation.core.stages import BY_NAME, SECTION_NAMES, STAGES, Stage
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -88,6 +89,12 @@ def reading_for(stage_name: str) -> Iterator[Stage]:
         _ACTIVE.reset(token)
 
 
+def active_stage_name() -> str | None:
+    """The stage running in this context (None outside a stage: tests, notebooks)."""
+    stage = _ACTIVE.get()
+    return None if stage is None else stage.name
+
+
 def check_declared(section: str, key: str | None = None) -> None:
     """Refuse a read the running stage does not declare (outside a stage, every read is allowed)."""
     stage = _ACTIVE.get()
@@ -100,6 +107,27 @@ def check_declared(section: str, key: str | None = None) -> None:
     )
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping gives one key twice: plain YAML loaders keep the last value without a word."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load that refuses a key given twice in one mapping (merge keys `<<` still override)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[object, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise DuplicateKeyError(
+                    f"key '{key}' appears twice (lines {seen[key] + 1} and {key_node.start_mark.line + 1})"
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_params(path: Path = DEFAULT_PARAMS) -> dict[str, Any]:
     """Read params.yaml as a mapping, with errors that say what to fix."""
     if not path.is_file():
@@ -108,7 +136,12 @@ def read_params(path: Path = DEFAULT_PARAMS) -> dict[str, Any]:
             [Problem(str(path), "file exists", "no such file", "run from the project root or pass --params PATH")],
         )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except DuplicateKeyError as exc:
+        raise ParamsError(
+            "cannot read params",
+            [Problem(str(path), "unique keys", str(exc), "keep one of them: YAML would silently use the last")],
+        ) from exc
     except yaml.YAMLError as exc:
         raise ParamsError(
             "cannot read params", [Problem(str(path), "valid YAML", str(exc), "fix the YAML syntax")]
@@ -224,6 +257,7 @@ def check_all(path: Path = DEFAULT_PARAMS) -> dict[str, Section]:
         problems += section_problems
         if value is not None:
             sections[name] = value
+    problems += layout_problems(raw, path) + input_problems(raw, path)
     if problems:
         raise ParamsError("params are invalid", problems)
     return sections

@@ -6,8 +6,9 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from curation.core.errors import CropharmonyError, report_and_exit
-from curation.core.params import DEFAULT_PARAMS, reading_for
+from curation.core.errors import CropharmonyError, os_error, report_and_exit
+from curation.core.layout import check_layout
+from curation.core.params import DEFAULT_PARAMS, read_params, reading_for
 from curation.core.stages import BY_NAME
 
 Entry = tuple[str, str, str, str | int]
@@ -15,7 +16,7 @@ Entry = tuple[str, str, str, str | int]
 
 MATRIX_OPTIONS = (
     ("--protocol", "a protocol of train.protocols, or all"),
-    ("--backbone", "ssl4eo, satlas, imagenet, or all"),
+    ("--backbone", "a backbone of the registry (training/backbones.py: ssl4eo, satlas, imagenet, dino, ...), or all"),
     ("--source", "a source of shared.sources, or all"),
     ("--size", "k target chips (0 for protocols without), or all"),
 )
@@ -40,8 +41,9 @@ def run_stage(
 ) -> None:
     """Parse `--params` (and a matrix entry, and the stage's own options), run `body`, print what it returns.
 
+    Outputs that would overlap inputs or each other stop the stage before it starts (`curation.core.layout`).
     `body` runs with the stage's params declaration in force (a read it does not declare is an error), and a
-    toolkit error ends the process with its message and exit status 1.
+    toolkit error, or a full disk or a folder it may not write, ends the process with its message and status 1.
     """
     stage = BY_NAME[name]
     parser = argparse.ArgumentParser(
@@ -57,9 +59,15 @@ def run_stage(
         options(parser)
     args = parser.parse_args(argv)
     try:
+        check_layout(read_params(args.params), args.params, inputs=stage.reads("shared", "raw_root"))
         with reading_for(name):
             message = body(args)
     except CropharmonyError as error:
         report_and_exit(error)
+    except OSError as error:
+        known = os_error(error)
+        if known is None:
+            raise
+        report_and_exit(known)
     if message:
         print(message)

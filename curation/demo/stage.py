@@ -3,7 +3,9 @@
 CDL-style GeoTIFF in EPSG:5070 (real CDL codes), EuroCrops shapefiles in a national CRS (real HCAT codes), NCCM
 and South America Soybean rasters in EPSG:4326, South Africa and AgriFieldNet chip folders in UTM, and 13-band
 uint16 chips in EPSG:3857 named `{year}_{col}_{row}.tif` like the study's released chips, so every label read
-crosses a CRS. One seed makes it byte-identical; every file says it is synthetic.
+crosses a CRS. `demo.chip_folders` also writes a chip product's 13-band chips as a folder (`{year}_{field}.tif` in
+EPSG:3857 over each field, as the study's own chip folders of those products), from a generator of its own, so the
+rest of the world stays byte-identical. One seed makes it byte-identical; every file says it is synthetic.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
+import shapely
 from affine import Affine
 from pydantic import ValidationError
 from rasterio.crs import CRS
@@ -32,11 +36,12 @@ from curation.core.params import load_section
 from curation.core.remap import Crosswalk, remap_raster
 from curation.core.runner import run_stage
 from curation.core.shared import SharedParams
-from curation.demo.config import DemoParams
+from curation.demo.config import CHIP_PRODUCTS, DemoParams
 from curation.demo.synth import S2_BANDS, Look, draw_codes, region_signatures, smooth_noise, strip_fields, synthesize
-from curation.demo.writers import write_agrifieldnet_field, write_sact_field
+from curation.demo.writers import write_agrifieldnet_field, write_chip_folder, write_sact_field
 from curation.sources import SOURCES
 from curation.sources.base import ChipGrid
+from curation.sources.chip_product import ChipProductSource
 
 # Where each raster product lies under its root (torchgeo's layouts; CDL in its nested download folder).
 RASTER_PRODUCTS = {
@@ -48,6 +53,9 @@ MARKER = "SYNTHETIC: cropharmony demo world, not real data"
 WEB_MERCATOR = CRS.from_epsg(3857)
 S2_RES = 10.0
 METRES_PER_DEGREE = 111_320.0
+FILLER_SIDE_M = 120.0  # `demo.parcels` filler: 1.44 ha squares on a 130 m lattice, east of every chip
+FILLER_PITCH_M = 130.0
+FILLER_GAP_M = 1000.0  # from the chips' extent (which already has a one-chip margin)
 
 
 @dataclass(frozen=True)
@@ -208,28 +216,70 @@ def _paint_raster(
     return data, affine
 
 
+def _parcel_frame(
+    ids: npt.NDArray[np.int64], codes: npt.NDArray[np.int64], names: dict[int, str], geometry: object, crs: str
+) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {
+            "ID": ids,
+            "EC_trans_n": [names[int(c)] if c else "unknown" for c in codes],
+            "EC_hcat_n": [names[int(c)] if c else None for c in codes],
+            "EC_hcat_c": [str(int(c)) if c else None for c in codes],
+        },
+        geometry=geometry,
+        crs=crs,
+    )
+
+
+def _filler(
+    rng: np.random.Generator,
+    region: Region,
+    bounds: tuple[float, float, float, float],
+    first_id: int,
+    count: int,
+    names: dict[int, str],
+) -> gpd.GeoDataFrame:
+    """`count` square parcels on a lattice east of `bounds`: no chip reads them, they give the layer its size."""
+    side = math.ceil(math.sqrt(count))
+    i = np.arange(count, dtype=np.int64)
+    x0 = bounds[2] + FILLER_GAP_M + (i % side) * FILLER_PITCH_M
+    y0 = bounds[1] + (i // side) * FILLER_PITCH_M
+    squares = shapely.box(x0, y0, x0 + FILLER_SIDE_M, y0 + FILLER_SIDE_M)
+    codes = draw_codes(rng, region.codes, count)
+    return _parcel_frame(first_id + i, codes, names, squares, region.crs)
+
+
 def _write_eurocrops(
     root: Path,
     rng: np.random.Generator,
     region: Region,
     bounds: tuple[float, float, float, float],
     toolkit: CrosswalkSet,
+    parcels: tuple[int, np.random.Generator] | None = None,
 ) -> None:
+    """The layer: fields covering the chips, then (`parcels`: total and its own generator) filler squares."""
     fields = strip_fields(rng, bounds, region.field_m)
     codes = draw_codes(rng, region.codes, fields.count)
     crosswalk = toolkit["eurocrops"]
     names = dict(zip(crosswalk.codes.tolist(), crosswalk.names, strict=True))
     margin = 4.0  # metres of road or hedge between parcels: outside every parcel, so ignore
-    frame = gpd.GeoDataFrame(
-        {
-            "ID": np.arange(1, fields.count + 1, dtype=np.int64),
-            "EC_trans_n": [names[int(c)] if c else "unknown" for c in codes],
-            "EC_hcat_n": [names[int(c)] if c else None for c in codes],
-            "EC_hcat_c": [str(int(c)) if c else None for c in codes],
-        },
-        geometry=[box(x0 + margin, y0 + margin, x1 - margin, y1 - margin) for x0, y0, x1, y1 in fields.rectangles()],
-        crs=region.crs,
+    frame = _parcel_frame(
+        np.arange(1, fields.count + 1, dtype=np.int64),
+        codes,
+        names,
+        [box(x0 + margin, y0 + margin, x1 - margin, y1 - margin) for x0, y0, x1, y1 in fields.rectangles()],
+        region.crs,
     )
+    if parcels is not None:
+        total, filler_rng = parcels
+        if total < fields.count:
+            raise CropharmonyError(
+                f"demo.parcels: {total:,} is fewer than the {fields.count:,} parcels that cover the EuroCrops chips; "
+                f"set at least {fields.count} (or null for just those)"
+            )
+        if total > fields.count:
+            extra = _filler(filler_rng, region, bounds, fields.count + 1, total - fields.count, names)
+            frame = gpd.GeoDataFrame(pd.concat([frame, extra], ignore_index=True), crs=region.crs)
     folder = root / f"LV_{region.year}"
     folder.mkdir(parents=True, exist_ok=True)
     shapefile = folder / f"LV_{region.year}_EC21.shp"
@@ -275,13 +325,22 @@ def build(params: DemoParams, legends_dir: Path, out: Path) -> dict[str, object]
             tiles = _tiles(rng, region, params.chip_px, params.chips_per_source)
             signatures = region_signatures(rng, region.look, toolkit.taxonomy.names)
             crosswalk = toolkit[region.source]
-            if region.source in ("south_africa_crop_type", "agrifieldnet"):
+            if region.source in CHIP_PRODUCTS:
                 chips = _write_chip_product(root, rng, region, tiles, params, crosswalk, signatures)
+                if region.source in params.chip_folders:  # its own generator: the product's files stay the same
+                    folder_rng = np.random.default_rng([params.seed, index, 2])
+                    _chip_folder(tmp, region, chips, params, folder_rng, crosswalk, signatures)
             else:
                 native_crs = CRS.from_user_input(region.crs)
                 bounds = _extent(tiles, params.chip_px, native_crs)
                 if region.source == "eurocrops":
-                    _write_eurocrops(root, rng, region, bounds, toolkit)
+                    # the filler has its own generator, so the chips are those of the world without it
+                    filler = (
+                        None
+                        if params.parcels is None
+                        else (params.parcels, np.random.default_rng([params.seed, index, 1]))
+                    )
+                    _write_eurocrops(root, rng, region, bounds, toolkit, filler)
                 else:
                     data, affine = _paint_raster(rng, region, bounds)
                     path = root / RASTER_PRODUCTS[region.source].format(year=region.year)
@@ -312,6 +371,10 @@ def build(params: DemoParams, legends_dir: Path, out: Path) -> dict[str, object]
             "cloud_probability": params.cloud_probability,
             "sources": summary,
         }
+        if params.parcels is not None:  # absent by default: the default world's bytes stay what they were
+            manifest["parcels"] = params.parcels
+        if params.chip_folders:  # likewise
+            manifest["chip_folders"] = list(params.chip_folders)
         (tmp / DEMO_MARKER).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
 
@@ -343,16 +406,52 @@ def _write_chip_product(
     return ids
 
 
+def _chip_folder(
+    tmp: Path,
+    region: Region,
+    fields: list[str],
+    params: DemoParams,
+    rng: np.random.Generator,
+    crosswalk: Crosswalk,
+    signatures: npt.NDArray[np.float64],
+) -> None:
+    """`demo.chip_folders`: the product's 13-band chips as `sentinel2/<source>/`, their spectra from the labels cut."""
+    product = SOURCES[region.source](tmp / region.source, year=region.year)
+    assert isinstance(product, ChipProductSource)
+
+    def image_of(codes: npt.NDArray[np.integer], chip_id: str) -> npt.NDArray[np.uint16]:
+        classes = remap_raster(codes, crosswalk, where=chip_id)
+        return synthesize(rng, classes, signatures, params.cloud_probability)
+
+    tags = {"CROPHARMONY_SYNTHETIC": MARKER, "CROPHARMONY_SEED": str(params.seed)}
+    write_chip_folder(tmp / "sentinel2" / region.source, product, fields, params.chip_px, image_of, tags)
+
+
 def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="folder to write the world to [params demo.out]")
     parser.add_argument("--seed", type=int, default=None, help="random seed [params demo.seed]")
     parser.add_argument("--chip-px", type=int, default=None, help="chip side in pixels [params demo.chip_px]")
     parser.add_argument("--chips-per-source", type=int, default=None, help="[params demo.chips_per_source]")
+    parser.add_argument("--parcels", type=int, default=None, help="EuroCrops layer size [params demo.parcels]")
+    parser.add_argument(
+        "--chip-folders",
+        nargs="+",
+        default=None,
+        metavar="SOURCE",
+        help=f"chip products ({', '.join(CHIP_PRODUCTS)}) whose 13-band chips are also written as a folder "
+        "sentinel2/<source>/ (for shared.sources.<source>.images) [params demo.chip_folders, default none]",
+    )
 
 
 def _run(args: argparse.Namespace) -> str:
     params = load_section(DemoParams, args.params)
-    overrides = {"seed": args.seed, "chip_px": args.chip_px, "chips_per_source": args.chips_per_source}
+    overrides = {
+        "seed": args.seed,
+        "chip_px": args.chip_px,
+        "chips_per_source": args.chips_per_source,
+        "parcels": args.parcels,
+        "chip_folders": args.chip_folders,
+    }
     try:
         params = DemoParams.model_validate(params.model_dump() | {k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:

@@ -1,12 +1,13 @@
 """Writers of the chip products in their native layouts (the demo world and the tests' fixtures use them).
 
 The layouts are the readers' (`label_path`, `band_path` ... in each reader module), so what is written here is
-exactly what the readers find.
+exactly what the readers find. `write_chip_folder` writes a product's 13-band chips as a folder of their own, as the
+study's `sentinel2_sact_2017_subsampled` (read with `shared.sources.<name>.images`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeAlias
 
@@ -14,17 +15,22 @@ import numpy as np
 import numpy.typing as npt
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.warp import transform as warp_points
 
 from curation.core.bands import S2_FILE_ORDER
 from curation.core.errors import SourceError
 from curation.core.geotiff import write_geotiff
 from curation.sources.agrifieldnet import FIELD_IDS_SUFFIX, ID_RE, AgriFieldNet, band_path, label_path
+from curation.sources.base import ChipGrid
+from curation.sources.chip_product import ChipProductSource
 from curation.sources.south_africa_crop_type import FIELD_RE, SouthAfricaCropType, labels_dir, normalize_date
 from curation.sources.south_africa_crop_type import band_path as sact_band_path
 
 Labels: TypeAlias = npt.NDArray[np.uint8]  # (H, W) class codes
 Stack: TypeAlias = npt.NDArray[np.uint16]  # (13, H, W) in S2_FILE_ORDER
 Crs: TypeAlias = CRS | str | int
+WEB_MERCATOR = CRS.from_epsg(3857)
+S2_RES = 10.0
 
 
 def check_field_arrays(labels: npt.NDArray[np.generic], image: npt.NDArray[np.generic], field_id: str) -> None:
@@ -87,3 +93,34 @@ def _field_numbers(labels: npt.NDArray[np.generic]) -> npt.NDArray[np.uint16]:
     codes = np.unique(labels[labels != 0])
     ranks = np.searchsorted(codes, labels) + 1
     return np.where(labels != 0, ranks, 0).astype(np.uint16)
+
+
+def write_chip_folder(
+    folder: Path,
+    product: ChipProductSource,
+    fields: Sequence[str],
+    chip_px: int,
+    image_of: Callable[[npt.NDArray[np.integer], str], Stack],
+    tags: Mapping[str, str],
+) -> list[str]:
+    """A chip product's 13-band chips as a folder, as the study's own: `<folder>/<year>_<field>.tif` per field.
+
+    Each chip is `chip_px` square at 10 m in EPSG:3857, centred on its field; `image_of(codes, chip_id)` turns the
+    native codes cut from `product` on the chip's grid (`cut_labels`, across the CRS) into its 13-band stack in
+    S2_FILE_ORDER, so the imagery follows the labels the pipeline will cut. Returns the chip ids written.
+    """
+    half = chip_px * S2_RES / 2
+    written = []
+    for field in fields:
+        key = product.resolve(field)
+        own = product.grid_of(key)
+        minx, miny, maxx, maxy = own.bounds
+        cx, cy = warp_points(own.crs, WEB_MERCATOR, [(minx + maxx) / 2], [(miny + maxy) / 2])
+        left = round((cx[0] - half) / S2_RES) * S2_RES
+        top = round((cy[0] + half) / S2_RES) * S2_RES
+        chip_id = product.chip_id(key)
+        grid = ChipGrid(WEB_MERCATOR, Affine(S2_RES, 0, left, 0, -S2_RES, top), chip_px, chip_px, chip_id)
+        image = image_of(product.cut_labels(grid).codes, chip_id)
+        write_geotiff(folder / f"{chip_id}.tif", image, WEB_MERCATOR, grid.transform, S2_FILE_ORDER, tags)
+        written.append(chip_id)
+    return written

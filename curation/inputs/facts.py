@@ -7,7 +7,7 @@ process (crosswalk sets are cached).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -17,7 +17,6 @@ import numpy as np
 import numpy.typing as npt
 import pyogrio
 import rasterio
-import shapely
 from pyogrio.errors import DataSourceError
 from rasterio.errors import RasterioIOError
 
@@ -25,10 +24,19 @@ from curation.core.errors import CropharmonyError, Problem, SourceError, Unmappe
 from curation.core.legends import CrosswalkSet, load_set
 from curation.core.remap import Crosswalk
 from curation.core.schemas import UNMAPPED_ID
-from curation.inputs.chip_refs import ChipImage, ChipRef, SourceInput, crs_name, read_image, read_labels, reader
+from curation.inputs.chip_refs import ChipRef, SourceInput, crs_name, label_cut, reader
+from curation.inputs.images import ChipHeader, ChipPixels, Inspected, inspect_image
+from curation.sources.chip_product import OUTSIDE_RULE, ChipProductSource
+from curation.sources.layer_index import CodeCount, layer_index
 from curation.sources.vector import VectorLabelSource
 
 Row = dict[str, Any]
+
+GDAL_OPEN = {"GDAL_DISABLE_READDIR_ON_OPEN": "TRUE"}
+"""How chip files are opened. By default GDAL lists a file's whole folder on every open to look for sidecars
+(`.aux.xml`, `.ovr`, `.msk`): in an image folder of N chips that is O(N) per chip and O(N^2) per run (0.3-0.5 ms a
+file at 1,100-2,200 files a folder, growing with the folder). TRUE skips the listing and GDAL probes the sidecar
+names directly, so the same sidecars are found and read."""
 
 
 @lru_cache(maxsize=8)
@@ -45,6 +53,7 @@ class ChipTask:
     legends_dir: Path
     crosswalk_set: str
     bands: tuple[str, ...]
+    chip_px: int  # the side the header must have before any pixel is read
 
     @property
     def crosswalk(self) -> Crosswalk:
@@ -64,7 +73,7 @@ class ChipTask:
 
 @dataclass
 class ChipFacts:
-    """What one chip showed: its image facts, its label histogram and the problems met reading it."""
+    """What one chip showed: its image facts, its label histogram, the problems met reading it and its warnings."""
 
     source: str
     chip_id: str
@@ -72,27 +81,37 @@ class ChipFacts:
     histogram: list[Row] = field(default_factory=list)
     ignore_share: float | None = None
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # e.g. pixels outside every label raster of the product
 
 
-def image_row(task: ChipTask, image: ChipImage) -> Row:
-    """The image facts the image-chip schema checks."""
-    data = image.data
-    names = task.bands if data.shape[0] == len(task.bands) else tuple(f"band {i + 1}" for i in range(data.shape[0]))
-    maxima = data.reshape(data.shape[0], -1).max(axis=1) if data.size else np.zeros(data.shape[0])
-    zero = [name for name, peak in zip(names, maxima, strict=True) if peak == 0 and name not in image.zero_filled]
+def image_row(task: ChipTask, header: ChipHeader, pixels: ChipPixels | None) -> Row:
+    """The image facts the image-chip schema checks (pixel facts empty when the header failed and none were read).
+
+    Bands are named by their descriptions where the file sets them, else by their place in `shared.bands`: a zero
+    band is named as what it is, and a described order unlike `shared.bands` is a fact of its own (`band_order`).
+    """
+    described = any(header.descriptions)
+    by_position = task.bands if header.count == len(task.bands) else tuple(f"band {i + 1}" for i in range(header.count))
+    names = tuple(d or p for d, p in zip(header.descriptions, by_position, strict=True)) if described else by_position
+    share = None if pixels is None else pixels.nodata_share
+    zero: list[str] = []
+    if pixels is not None and share != 1.0:  # an all-nodata chip is one error, not one per band
+        zero = [n for n, peak in zip(names, pixels.maxima, strict=True) if peak == 0 and n not in header.zero_filled]
     return {
         "source": task.ref.source.name,
         "chip_id": task.chip_id,
         "file": task.file,
-        "bands": int(data.shape[0]),
-        "dtype": image.dtype,
-        "height": int(image.grid.height),
-        "width": int(image.grid.width),
-        "crs": crs_name(image.grid.crs),
-        "has_transform": not image.grid.transform.is_identity,
-        "res_x": float(image.res[0]),
-        "res_y": float(image.res[1]),
+        "bands": header.count,
+        "dtype": header.dtype,
+        "height": int(header.grid.height),
+        "width": int(header.grid.width),
+        "crs": crs_name(header.grid.crs),
+        "has_transform": not header.grid.transform.is_identity,
+        "res_x": float(header.res[0]),
+        "res_y": float(header.res[1]),
+        "band_order": ",".join(names) if described and header.count == len(task.bands) else None,
         "zero_bands": ",".join(zero),
+        "nodata_share": share,
     }
 
 
@@ -117,23 +136,59 @@ def histogram_rows(task: ChipTask, codes: npt.NDArray[np.integer]) -> tuple[list
 
 
 def chip_facts(task: ChipTask) -> ChipFacts:
-    """Read a chip's image and its labels on the image's grid; every failure becomes a problem (runs on workers)."""
+    """Read a chip's header, then its pixels and labels when the header fits (runs on workers).
+
+    Every failure becomes a problem; a header that breaks the image schema skips the reads. Files open under
+    `GDAL_OPEN`, in one GDAL environment for the chip's reads instead of one per file.
+    """
+    with rasterio.Env.from_defaults(**GDAL_OPEN):
+        return _chip_facts(task)
+
+
+def _chip_facts(task: ChipTask) -> ChipFacts:
     facts = ChipFacts(task.ref.source.name, task.chip_id)
     try:
-        image = read_image(task.ref)
+        seen = inspect(task)
     except CropharmonyError as exc:
         facts.problems.append(problem_from(exc, task.file))
         return facts
-    facts.image = image_row(task, image)
-    if image.grid.crs is None or image.grid.transform.is_identity:
-        return facts  # the schema reports it; labels cannot be placed without a grid
+    facts.image = image_row(task, seen.header, seen.pixels)
+    if seen.pixels is None or not placeable(seen):
+        return facts  # the schema reports the header; labels are not read for a chip that cannot be used
     try:
-        codes = read_labels(task.ref, image.grid)
+        cut = label_cut(task.ref, seen.header.grid)
     except CropharmonyError as exc:
         facts.problems.append(problem_from(exc, task.file))
         return facts
-    facts.histogram, facts.ignore_share = histogram_rows(task, codes)
+    facts.histogram, facts.ignore_share = histogram_rows(task, cut.codes)
+    if cut.outside:
+        facts.warnings.append(outside_warning(task, cut.outside, int(cut.codes.size)))
     return facts
+
+
+def outside_warning(task: ChipTask, outside: int, pixels: int) -> Problem:
+    """A chip of a chip product's image folder partly outside every label raster: its pixels there read no data."""
+    product = reader(task.ref.source, task.ref.year)
+    code = product.no_data_code if isinstance(product, ChipProductSource) else 0
+    return Problem(
+        task.file,
+        OUTSIDE_RULE,
+        f"chip {task.chip_id}: {outside} of its {pixels} pixels ({outside / max(pixels, 1):.1%}) lie outside every "
+        f"label raster of {task.ref.source.name} and read as its no-data code {code}",
+        "nothing to do at the product's edge (the crosswalk decides what code "
+        f"{code} means; ignore is skipped by training and metrics); otherwise check the chip's georeference",
+    )
+
+
+def inspect(task: ChipTask) -> Inspected:
+    """The chip's header and, when it fits the params, its pixel facts."""
+    return inspect_image(task.ref, len(task.bands), task.chip_px)
+
+
+def placeable(seen: Inspected) -> bool:
+    """Whether labels can be placed on the chip: it has a CRS and a geotransform."""
+    grid = seen.header.grid
+    return grid.crs is not None and not grid.transform.is_identity
 
 
 def problem_from(error: CropharmonyError, file: str) -> Problem:
@@ -153,15 +208,23 @@ def _where(subject: str, file: str) -> str:
     return subject if subject.startswith(("/", ".")) or "/" in subject else file
 
 
-def raster_rows(source: SourceInput, crosswalk: Crosswalk, names: tuple[str, ...]) -> tuple[list[Row], list[Problem]]:
-    """Header facts of every file of a raster label product."""
+def raster_rows(
+    source: SourceInput, crosswalk: Crosswalk, names: tuple[str, ...], years: Iterable[int] = ()
+) -> tuple[list[Row], list[Problem]]:
+    """Header facts of every product file the chips read: the files of each chip year, else of `year` in params.
+
+    torchgeo keeps several years under one root, and a read without a year refuses to mix them.
+    """
     rows: list[Row] = []
     problems: list[Problem] = []
-    try:
-        files = reader(source, None).files() if source.year is None else reader(source, source.year).files()
-    except CropharmonyError as exc:
-        return rows, [problem_from(exc, str(source.labels))]
-    for path in files:
+    files: set[Path] = set()
+    wanted: list[int | None] = [*sorted(set(years))] or [source.year]
+    for year in wanted:
+        try:
+            files.update(reader(source, year).files())
+        except CropharmonyError as exc:
+            problems.append(problem_from(exc, str(source.labels)))
+    for path in sorted(files):
         try:
             with rasterio.open(path) as src:
                 nodata = src.nodata
@@ -193,7 +256,12 @@ def raster_rows(source: SourceInput, crosswalk: Crosswalk, names: tuple[str, ...
 def vector_rows(
     source: SourceInput, crosswalk: Crosswalk, names: tuple[str, ...]
 ) -> tuple[list[Row], list[Row], list[Problem]]:
-    """Layer facts and per-parcel facts (code, target, geometry validity) of a vector label product."""
+    """Layer facts, and parcel counts per layer, code and emptiness, of a vector label product.
+
+    The counts come from the pass that builds each layer's spatial index (`curation.sources.layer_index`), so a
+    national layer is streamed once, batch by batch, and shared with the chips stage: validate never holds a whole
+    layer in memory. Invalid geometries are counted per layer: the reader repairs them, so validate warns once.
+    """
     layers: list[Row] = []
     features: list[Row] = []
     try:
@@ -212,50 +280,47 @@ def vector_rows(
         fields = list(info["fields"])
         columns = [c for c in product.code_columns(fields) if c in fields]
         crs = info.get("crs") or None
-        layers.append(
-            {
-                "source": source.name,
-                "layer": uri,
-                "crs": crs,
-                "code_column": bool(columns),
-                "features": int(info["features"]),
-            }
-        )
+        layer: Row = {
+            "source": source.name,
+            "layer": uri,
+            "crs": crs,
+            "code_column": bool(columns),
+            "features": int(info["features"]),
+            "invalid_geometries": 0,
+        }
+        layers.append(layer)
         if not columns:
             continue
-        frame = pyogrio.read_dataframe(uri, columns=columns)
-        geometry = frame.geometry.to_numpy()
-        valid = shapely.is_valid(geometry)
-        empty = shapely.is_empty(geometry) | shapely.is_missing(geometry)
+        try:
+            index = layer_index(uri, file, product.index_columns(fields))
+        except CropharmonyError as exc:
+            problems.append(problem_from(exc, str(file)))
+            continue
+        layer["invalid_geometries"] = index.invalid_geometries
         for column in columns:  # one column, or one per year (each a layer of its own in the facts)
             name = uri if len(columns) == 1 else f"{uri}#{column}"
-            features += _feature_rows(source.name, name, frame[column], crosswalk, names, valid, empty)
+            counts = [count for count in index.codes if count.column == column]
+            features += _feature_rows(source.name, name, counts, crosswalk, names)
     return layers, features, problems
 
 
 def _feature_rows(
-    source: str,
-    layer: str,
-    values: Iterable[object],
-    crosswalk: Crosswalk,
-    names: tuple[str, ...],
-    valid: npt.NDArray[np.bool_],
-    empty: npt.NDArray[np.bool_],
+    source: str, layer: str, counts: Sequence[CodeCount], crosswalk: Crosswalk, names: tuple[str, ...]
 ) -> list[Row]:
-    codes = [None if v is None or str(v).strip() in ("", "nan") else str(v) for v in values]
-    numeric = np.array([_as_code(c) for c in codes], dtype=np.int64)
+    numeric = np.array([_as_code(c.code) for c in counts], dtype=np.int64)
     targets = crosswalk.resolve(np.where(numeric < 0, 0, numeric))
     return [
         {
             "source": source,
             "layer": layer,
-            "feature": i,
-            "code": code,
+            "feature": count.examples[0],
+            "parcels": count.parcels,
+            "examples": ", ".join(str(fid) for fid in count.examples),
+            "code": count.code,
             "target": None if numeric[i] < 0 or targets[i] == UNMAPPED_ID else names[int(targets[i])],
-            "valid": bool(valid[i]),
-            "empty": bool(empty[i]),
+            "empty": count.empty,
         }
-        for i, code in enumerate(codes)
+        for i, count in enumerate(counts)
     ]
 
 

@@ -36,7 +36,7 @@ IDENTITY = ("source", "code", "name")  # the keys of a differences row that are 
 FILES = (
     (CARD, "this data card"),
     (SUMS, "sha256 of every other file (`sha256sum -c SHA256SUMS`)"),
-    (RELEASE, "version, counts and fingerprints (crosswalks, chips, subsets) the next version is checked against"),
+    (RELEASE, "version, counts, fingerprints (crosswalks, chips, subsets) and every other file's sha256"),
     (CROISSANT, "Croissant JSON-LD metadata"),
     (f"{STAC_DIR}/", "STAC collection, one item per chip (label extension)"),
     (MANIFEST, "one row per chip: source, grid, bounds, per-class pixel counts, image and label paths"),
@@ -117,7 +117,9 @@ def _header(info: ReleaseInfo, manifest: pl.DataFrame) -> list[str]:
         "",
         *_bibtex(info),
         "",
-        f"Verify the files, in this folder: `sha256sum -c {SUMS}`.",
+        f"Verify the files, in this folder: `sha256sum -c {SUMS}`; with the toolkit, `cropharmony publish verify "
+        f"{info.path}` also checks that no listed path leaves the folder and that release.json and the metadata "
+        "agree with the files.",
         "",
         f"Import with DVC: `dvc import {info.url or '<repository url>'} {info.path} --rev {info.tag}`.",
     ]

@@ -24,7 +24,7 @@ class PublishParams(Section):
     licence: str = Field(min_length=1)  # of the harmonized labels and metadata (each source keeps its own licence)
     url: str | None  # where the release lives (a git repository); null: not public yet
     train_sizes: tuple[int, ...]  # training sets to include (from subsets.train_sizes); test sets always
-    files: Literal["copy", "hardlink"]  # how chips are placed in the release
+    files: Literal["auto", "reflink", "hardlink", "copy"]  # how chips are placed in the release, as chips.link
     tag_prefix: str = Field(min_length=1)  # git tag of a published version: <tag_prefix><version>
     changelog: dict[str, str]  # version -> what changed; must have an entry for `version`
     out: Path  # releases

@@ -4,7 +4,8 @@
 
     README.md                  the data card (curation/publish/card.py)
     SHA256SUMS                 `<sha256>  <path>` for every other file, sorted by path (sha256sum -c reads it)
-    release.json               version, fingerprints (crosswalks, splits, chips) and counts: the next version's check
+    release.json               version, fingerprints (crosswalks, splits, chips) and counts: the next version's check;
+                               files: the sha256 of every file but the chips, itself and SHA256SUMS (publish verify)
     croissant.json             Croissant JSON-LD (curation/publish/croissant.py)
     stac/collection.json       STAC collection, one item per chip under stac/<source>/<chip_id>.json (label extension)
     manifest.parquet           the manifest rows of the released chips (paths relative to chips/)
@@ -15,6 +16,9 @@
                                comparison with the other sets (the study's `paper` set)
     validation/                summary.json, <source>.json, failures.parquet of the validate run
     chips/<source>/images/<chip_id>.tif, chips/<source>/labels/<chip_id>.tif
+    .cropharmony-stage         the stage marker of every output folder (also in stac/): bookkeeping, in no record
+
+Beside the releases, `<out>/published/<version>.json` (git-tracked) records each pushed version.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ CROSSWALKS = "crosswalks"
 CROSSWALKS_REPORT = "crosswalks/crosswalks.json"
 VALIDATION = "validation"
 CHIPS = "chips"
+PUBLISHED = "published"  # <out>/published/<version>.json: records of pushed versions, beside the releases
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Stage `publish`: a versioned release of the harmonized dataset in `publish.out/<version>/` (layout: publish/info.py).
 
 The release is assembled in a temporary folder: the chosen subsets' chips and labels, the manifest, the subset lists
-(ours and the study's CSVs), the crosswalk set used, the validation reports, class counts, release.json
-(fingerprints), the data card, Croissant and STAC metadata, then SHA256SUMS over every file. Before it is renamed into
+(ours and the study's CSVs), the crosswalk set used, the validation reports, class counts, the data card, Croissant
+and STAC metadata, release.json (fingerprints, and the sha256 of every other file: `cropharmony publish verify`
+cross-checks both records, curation/publish/verify.py), then SHA256SUMS over every file. Before it is renamed into
 place, its version is checked against the published ones (`<out>/published/<version>.json`, written by
 `cropharmony publish push`): a published version is never overwritten with different content, and a new version must
 raise the level its changes require (publish/version.py).
@@ -31,6 +32,7 @@ from curation.core.io import (
     stage_output,
 )
 from curation.core.legends import SOURCES_TABLE, TARGET, load_set
+from curation.core.outputs import files_under
 from curation.core.params import load_section
 from curation.core.registry import source_info
 from curation.core.runner import run_stage
@@ -45,6 +47,7 @@ from curation.publish.info import (
     CROSSWALKS_REPORT,
     LISTS,
     MANIFEST,
+    PUBLISHED,
     RELEASE,
     SUBSETS,
     SUMS,
@@ -52,9 +55,10 @@ from curation.publish.info import (
     ReleaseInfo,
 )
 from curation.publish.metadata import write_croissant, write_stac
+from curation.publish.verify import check_release, excluded, memberships, record_files
 from curation.publish.version import LEVELS, bump_of, next_version, parse, required_bump, sha256_files
 
-PUBLISHED = "published"  # <out>/published/<version>.json: git-tracked records of pushed versions
+__all__ = ["PUBLISHED", "build", "check_version", "main", "published_versions", "push", "seal", "write_sums"]
 
 
 def _chosen(subsets: pl.DataFrame, params: PublishParams, file: str) -> pl.DataFrame:
@@ -104,42 +108,23 @@ def _fingerprints(release: Path, manifest: pl.DataFrame, chosen: pl.DataFrame) -
         + sha256_file(release / CHIPS / row["label_path"])
         for row in manifest.sort("source", "chip_id").iter_rows(named=True)
     }
-    memberships: dict[str, list[str]] = {}
-    for row in chosen.iter_rows(named=True):
-        memberships.setdefault(f"{row['source']}/{row['chip_id']}", []).append(f"{row['split']} {row['size']}")
     return {
         "crosswalks": sha256_files(list((release / CROSSWALKS).glob("*.csv")), release / CROSSWALKS),
         "chips": chips,
-        "subsets": {key: sorted(value) for key, value in sorted(memberships.items())},
+        "subsets": memberships(chosen),
     }
+
+
+def _summed(release: Path) -> list[str]:
+    """The files SHA256SUMS lists: every file but itself and the stage markers (written after it, in no record)."""
+    return [name for name in files_under(release) if not excluded(name) and (release / name).is_file()]
 
 
 def write_sums(release: Path) -> str:
     """SHA256SUMS over every other file of the release (sha256sum -c format); returns the digest of SHA256SUMS."""
-    files = sorted(p for p in release.rglob("*") if p.is_file() and p.name != SUMS)
-    lines = [f"{sha256_file(p)}  {p.relative_to(release).as_posix()}\n" for p in files]
+    lines = [f"{sha256_file(release / name)}  {name}\n" for name in _summed(release)]
     atomic_write_text(release / SUMS, "".join(lines))
     return sha256_file(release / SUMS)
-
-
-def verify_sums(release: Path) -> list[str]:
-    """Files whose content does not match SHA256SUMS, files it lacks, and files missing from disk."""
-    sums = release / SUMS
-    if not sums.is_file():
-        return [f"{sums}: missing (run `dvc repro publish`)"]
-    listed = {}
-    for line in sums.read_text(encoding="utf-8").splitlines():
-        digest, _, name = line.partition("  ")
-        listed[name] = digest
-    problems = [f"{name}: missing" for name in listed if not (release / name).is_file()]
-    problems += [
-        f"{name}: sha256 differs"
-        for name, digest in listed.items()
-        if (release / name).is_file() and sha256_file(release / name) != digest
-    ]
-    on_disk = {p.relative_to(release).as_posix() for p in release.rglob("*") if p.is_file() and p.name != SUMS}
-    problems += [f"{name}: not in {SUMS}" for name in sorted(on_disk - set(listed))]
-    return problems
 
 
 def published_versions(out: Path) -> dict[str, dict[str, Any]]:
@@ -258,22 +243,32 @@ def assemble(
     return chosen, manifest
 
 
+def seal(
+    release: Path, manifest: pl.DataFrame, chosen: pl.DataFrame, head: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """Write release.json, then SHA256SUMS, once data, card and metadata are in `release`.
+
+    release.json holds `head`, the counts, the fingerprints and every other file's sha256: a second record
+    `cropharmony publish verify` checks the files against. Returns the fingerprints and the digest of SHA256SUMS.
+    """
+    fingerprints = _fingerprints(release, manifest, chosen)
+    counts = {"chips": manifest.height, "sources": manifest["source"].n_unique(), "subset_rows": chosen.height}
+    others = [name for name in _summed(release) if not name.startswith(f"{CHIPS}/")]  # chips: in the fingerprints
+    files = record_files({name: sha256_file(release / name) for name in others})
+    atomic_write_json(release / RELEASE, head | {"counts": counts, "fingerprints": fingerprints, "files": files})
+    return fingerprints, write_sums(release)
+
+
 def build(shared: SharedParams, artifacts: Artifacts, params: PublishParams, params_file: str) -> str:
     """Write `<out>/<version>/` atomically; returns a one-line description of the version."""
     with stage_output(params.out / params.version) as tmp:
         chosen, manifest = assemble(tmp, shared, artifacts, params)
-        fingerprints = _fingerprints(tmp, manifest, chosen)
         info = release_info(shared, params, artifacts.raw_root, artifacts.crosswalks_report.path)
-        counts = {"chips": manifest.height, "sources": manifest["source"].n_unique(), "subset_rows": chosen.height}
-        atomic_write_json(
-            tmp / RELEASE,
-            {"version": params.version, "date": params.date, "crosswalk_set": shared.crosswalk_set, "counts": counts}
-            | {"fingerprints": fingerprints},
-        )
         write_card(tmp, info)
         write_croissant(tmp, info)
         write_stac(tmp, info)
-        sums = write_sums(tmp)
+        head = {"version": params.version, "date": params.date, "crosswalk_set": shared.crosswalk_set}
+        fingerprints, sums = seal(tmp, manifest, chosen, head)
         verdict = check_version(params, published_versions(params.out), fingerprints, sums, params_file)
     return verdict
 
@@ -293,12 +288,7 @@ def push(params: PublishParams, remote: str | None = None) -> str:
     dvc.lock points at exactly these files, which is what `dvc import --rev <tag>` resolves.
     """
     release, tag = params.out / params.version, f"{params.tag_prefix}{params.version}"
-    problems = verify_sums(release)
-    if problems:
-        raise ProblemsError(
-            f"cannot push {release}",
-            [Problem(str(release / SUMS), "SHA256SUMS holds", p, "run `dvc repro publish`") for p in problems],
-        )
+    check_release(release)  # every file as built, confined to the folder, every record agreeing
     dirty = _run(["git", "status", "--porcelain", "--", "dvc.lock", "params.yaml"], "read git status", "init git")
     if dirty.strip():
         raise ProblemsError(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from curation.core.errors import SourceError
 from curation.sources.chip_product import ChipProductSource
+from curation.sources.files import any_case
 
 PREFIX = "ref_agrifieldnet_competition_v1"
 LABEL_PREFIX = f"{PREFIX}_labels_train_"
@@ -38,8 +39,12 @@ class AgriFieldNet(ChipProductSource):
 
     def _label_files(self) -> list[Path]:
         # torchgeo walks train_labels recursively and skips the field-id rasters
-        found = (self.root / "train_labels").glob(f"**/{LABEL_PREFIX}*.tif")
+        found = (self.root / "train_labels").glob(f"**/{any_case(LABEL_PREFIX + '*.tif')}")
         return [p for p in found if not p.stem.endswith(FIELD_IDS_SUFFIX)]
+
+    def label_dirs(self) -> list[Path]:
+        """`train_labels/`, walked recursively like torchgeo."""
+        return [self.root / "train_labels"]
 
     def _field_of(self, label: Path) -> str:
         return label.stem  # the study's chip id is `<year>_<label file stem>`

@@ -1,28 +1,38 @@
 """Chip-based label products: a folder of per-field label rasters plus per-band Sentinel-2 files, paired by id.
 
 South Africa Crop Type and AgriFieldNet ship one small label raster per field (or tile) and, beside it, one GeoTIFF
-per Sentinel-2 band on the same grid. A chip is one such label raster; its id follows the original study's chip
-file names (`<year>_<field>`). Labels are returned as stored when asked on their own grid and warped with nearest
-resampling otherwise; images are assembled into the study's 13-band file order with the bands the product lacks
-(B10) zero-filled.
+per Sentinel-2 band on the same grid. Two ways to pair them with imagery:
+
+- **The product's own imagery** (`shared.sources.<name>.images: null`): a chip is one label raster; its id follows
+  the original study's chip file names (`<year>_<field>`). Labels are returned as stored when asked on their own grid
+  and warped with nearest resampling otherwise (`read_labels`); images are assembled into the study's 13-band file
+  order with the bands the product lacks (B10) zero-filled.
+- **A folder of 13-band chips** (`images: <folder>`, the study's `sentinel2_sact_2017_subsampled`, with a real B10):
+  each chip's labels are cut from the product on the chip's own grid (`cut_labels`), as torchgeo's intersection of
+  the chips with the label rasters gave them to the study: nearest resampling, every label raster under the chip
+  mosaicked (the field its id names first, then the others by field id), pixels no label raster covers set to
+  `no_data_code` and counted, and a chip no label raster touches refused by name.
 """
 
 from __future__ import annotations
 
 import difflib
 from abc import abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
 import rasterio
+from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
 
 from curation.core.errors import SourceError
 from curation.core.geotiff import write_geotiff
-from curation.sources.base import ChipGrid, LabelSource, format_bounds
-from curation.sources.raster import RasterFile, open_raster_file, warp_window
+from curation.sources.base import Bounds, ChipGrid, LabelSource, format_bounds, intersects
+from curation.sources.raster import RasterFile, open_raster_file, sample, under, warp_window
 
 S2_FILE_ORDER: tuple[str, ...] = (
     "B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B10", "B11", "B12", "B8A",
@@ -31,6 +41,24 @@ S2_FILE_ORDER: tuple[str, ...] = (
 
 ZERO_FILLED_TAG = "CROPHARMONY_ZERO_FILLED_BANDS"
 """GeoTIFF tag listing the bands a chip lacks and carries as zeros (B10 for these products)."""
+
+LONLAT = CRS.from_epsg(4326)
+BOX_MARGIN = 1e-3  # degrees (about 100 m) added around a chip's lon/lat box: the box only picks rasters to read
+OUTSIDE_RULE = "inside product labels"
+"""The rule of a chip (partly or wholly) outside every label raster of a chip product."""
+
+
+@dataclass(frozen=True)
+class LabelCut:
+    """Native codes cut on an image chip's grid, and how many of its pixels no label raster covers."""
+
+    codes: npt.NDArray[np.integer]
+    outside: int = 0  # pixels set to the product's no-data code because no label raster lies under them
+
+    @property
+    def outside_share(self) -> float:
+        """Share of the chip's pixels no label raster covers."""
+        return self.outside / max(int(self.codes.size), 1)
 
 
 def same_grid(a: ChipGrid, b: ChipGrid) -> bool:
@@ -52,6 +80,7 @@ def read_raster(path: Path) -> tuple[npt.NDArray[np.generic], ChipGrid]:
 class ChipProductSource(LabelSource):
     """A product of per-field label rasters and per-band Sentinel-2 GeoTIFFs sharing each label's grid."""
 
+    cache_windows = False  # a chip's labels are one small raster of its own: reading it is the cheap part
     ZERO_FILLED: ClassVar[tuple[str, ...]] = ("B10",)  # bands of S2_FILE_ORDER the product lacks (written as 0)
     no_data_code: ClassVar[int] = 0  # label code for chip pixels the label raster does not cover
     label_pattern: ClassVar[str]  # how label rasters are named under the root (for messages)
@@ -69,6 +98,7 @@ class ChipProductSource(LabelSource):
         self._fields: dict[str, Path] | None = None
         self._aliases: dict[str, str] = {}
         self._headers: dict[str, RasterFile] = {}
+        self._boxes: list[tuple[Bounds, str]] | None = None  # each label raster's lon/lat box, by field key
 
     @classmethod
     def native_bands(cls) -> tuple[str, ...]:
@@ -97,6 +127,25 @@ class ChipProductSource(LabelSource):
         if not found:
             raise self._no_files(self.label_pattern)
         return found
+
+    @abstractmethod
+    def label_dirs(self) -> list[Path]:
+        """The folders holding the label rasters: what `unused_files` accounts for (the imagery is not scanned)."""
+
+    def scan_roots(self) -> list[Path]:
+        """Only the label folders: the per-band imagery is checked chip by chip when it is read."""
+        return self.label_dirs()
+
+    def is_companion(self, path: Path) -> bool:
+        """The field-id rasters both products ship beside their labels (`*_field_ids.tif`): not labels, by design."""
+        return path.stem.endswith("_field_ids")
+
+    def unused_reason(self, path: Path) -> tuple[str, str]:
+        """Not a label raster of the layout."""
+        return (
+            f"not a {self.info.title} label raster (the reader reads {self.label_pattern})",
+            f"remove it, or name it as the layout expects: {self.label_pattern}",
+        )
 
     def fields(self) -> dict[str, Path]:
         """Field key -> label raster, read once."""
@@ -162,6 +211,83 @@ class ChipProductSource(LabelSource):
             )
         warped[warped < 0] = self.no_data_code
         return warped.astype(np.dtype(header.dtype))
+
+    # ------------------------------------------------------------ labels of a folder of 13-band chips
+
+    def cut_labels(self, grid: ChipGrid) -> LabelCut:
+        """Native codes on an image chip's grid, cut from the product's label rasters with nearest resampling.
+
+        The field the chip id names (the study's `<year>_<field>`), when it names one, is read first; the other label
+        rasters under the chip fill what it leaves, in field-id order (a header index built on first need, so a chip
+        its own field covers costs one windowed read). Pixels no label raster covers get `no_data_code` and are
+        counted in `outside`; a chip no label raster touches is refused, naming its bounds and the product's.
+        """
+        mosaic: npt.NDArray[np.int64] | None = None
+        dtype: str | None = None
+        for field in self._fields_under(grid):
+            header = self._header(field)
+            got = sample(header, grid)
+            if got is None:
+                continue
+            codes, valid = got
+            if mosaic is None and valid is None:
+                return LabelCut(codes.astype(np.dtype(header.dtype), copy=False))
+            dtype = dtype or header.dtype
+            mosaic = under(mosaic, codes, valid)
+            if not (mosaic < 0).any():
+                break
+        if mosaic is None or dtype is None or (mosaic < 0).all():
+            raise self._outside(grid)
+        uncovered = mosaic < 0
+        mosaic[uncovered] = self.no_data_code
+        return LabelCut(mosaic.astype(np.dtype(dtype)), int(uncovered.sum()))
+
+    def _fields_under(self, grid: ChipGrid) -> Iterator[str]:
+        """The field the chip id names (if any), then every other label raster whose lon/lat box meets the chip's."""
+        self.fields()
+        own = self._aliases.get(grid.chip_id)
+        if own is not None:
+            yield own
+        minx, miny, maxx, maxy = grid.bounds_in(LONLAT)
+        box = (minx - BOX_MARGIN, miny - BOX_MARGIN, maxx + BOX_MARGIN, maxy + BOX_MARGIN)
+        for other_box, field in self.label_boxes():
+            if field != own and intersects(box, other_box):
+                yield field
+
+    def label_boxes(self) -> list[tuple[Bounds, str]]:
+        """Every label raster's bounds in lon/lat (densified edges) with its field key, in field-id order; read once."""
+        if self._boxes is None:
+            boxes = []
+            for field in sorted(self.fields()):
+                header = self._header(field)
+                grid = ChipGrid(header.crs, header.transform, header.width, header.height)
+                boxes.append((grid.bounds_in(LONLAT), field))
+            self._boxes = boxes
+        return self._boxes
+
+    def _outside(self, grid: ChipGrid) -> SourceError:
+        boxes = self.label_boxes()
+        span = (
+            min(b[0] for b, _ in boxes), min(b[1] for b, _ in boxes),
+            max(b[2] for b, _ in boxes), max(b[3] for b, _ in boxes),
+        )  # fmt: skip
+        own = self._aliases.get(grid.chip_id)
+        named = ""
+        if own is not None:
+            header = self._header(own)
+            named = (
+                f"; its id names {header.path.name}, which lies at {format_bounds(header.bounds)} in "
+                f"{header.crs.to_string()}"
+            )
+        return SourceError(
+            f"chip {grid.chip_id or '?'}",
+            OUTSIDE_RULE,
+            f"its bounds {format_bounds(grid.bounds)} in {grid.crs.to_string()} (lon/lat "
+            f"{format_bounds(grid.bounds_in(LONLAT))}) touch none of the {len(boxes)} label rasters of "
+            f"{self.info.name} under {self.root} (lon/lat {format_bounds(span)}){named}",
+            "check the chip's georeference (its CRS and transform), or move the chip out of the image folder: "
+            "its labels are cut from the product where the chip lies",
+        )
 
     def image_date(self, chip_id: str, month: int | None) -> str | None:
         """The imagery date to read for a chip in `month` (None: the product's default choice).

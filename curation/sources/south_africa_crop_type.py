@@ -7,6 +7,7 @@ from pathlib import Path
 
 from curation.core.errors import SourceError
 from curation.sources.chip_product import ChipProductSource
+from curation.sources.files import any_case
 
 FIELD_RE = re.compile(r"^\d+$")  # torchgeo: (?P<field_id>\d+)
 DATE_RE = re.compile(r"^\d{4}_\d{2}_\d{2}$")  # torchgeo: date_format '%Y_%m_%d'
@@ -42,7 +43,11 @@ class SouthAfricaCropType(ChipProductSource):
     label_pattern = "train/labels/<field_id>.tif (digits)"
 
     def _label_files(self) -> list[Path]:
-        return [p for p in labels_dir(self.root).glob("*.tif") if FIELD_RE.match(p.stem)]
+        return [p for p in labels_dir(self.root).glob(any_case("*.tif")) if FIELD_RE.match(p.stem)]
+
+    def label_dirs(self) -> list[Path]:
+        """`train/labels/` (the test split has no labels)."""
+        return [labels_dir(self.root)]
 
     def _field_of(self, label: Path) -> str:
         return label.stem

@@ -1,5 +1,8 @@
 """The `subsets` stage: per source, a spatially blocked test set and nested, stratified training sets.
 
+Or, with `subsets.published`, the study's own lists (`study_lists`), which need not be nested: the subsets manifest
+is then checked without the nesting rule and the report says `nested: false`; each set is one (split, size) group.
+
 Metric frame: chips of one source may lie in several CRSs (UTM zones, Web Mercator), so each source gets one frame,
 a spherical azimuthal equidistant projection centred on the median chip centroid, and each chip's footprint is the
 quadrilateral of its four projected corners (`curation.subsets.splits` says why not its bounding box). Corners suffice:
@@ -35,7 +38,7 @@ from curation.core.shared import SharedParams
 from curation.subsets import splits
 from curation.subsets.config import SubsetsParams
 from curation.subsets.splits import Index, Mask, Quads, classes_in, names_of, reasons
-from curation.subsets.study_lists import list_name, read_published, write_list
+from curation.subsets.study_lists import list_name, read_published, search_folders, write_list
 
 EARTH_RADIUS_M = 6_371_008.8  # mean radius (IUGG)
 IGNORE = "ignore"
@@ -190,7 +193,9 @@ def from_lists(
     """One source's sets from the study's published lists, with their quirks as notes."""
     known = set(chips.ids.to_list())
     study = source_info(chips.source).study_name
-    found, problems = read_published(folder, chips.source, study, params.train_sizes, params.test_size, known)
+    found, problems = read_published(
+        folder, chips.source, study, params.train_sizes, params.test_size, known, params.published_revision
+    )
     if found is None:
         return None, {}, problems
     row = {chip: i for i, chip in enumerate(chips.ids.to_list())}
@@ -201,6 +206,7 @@ def from_lists(
     in_source = (classes_in(chips.presence), "absent from the source")
     report = {
         "mode": "published",
+        "revision": params.published_revision,
         "frame": chips.frame,
         "chips": len(chips.ids),
         "files": found.files,
@@ -268,8 +274,12 @@ def plan(manifest: pl.DataFrame, params: SubsetsParams, classes: list[str]) -> P
     lists: dict[str, list[str]] = {}
     nested = True
     if params.published is not None and not params.published.is_dir():
-        fix = "point subsets.published at the study's lists (../shared/reference/seed-splits) or set it to null"
+        fix = "point subsets.published at the study's lists (reference/seed-splits) or set it to null"
         raise ProblemsError("cannot make the subsets", [Problem(str(params.published), "folder exists", "none", fix)])
+    if params.published is not None:
+        _, missing = search_folders(params.published, params.published_revision)
+        if missing:
+            raise ProblemsError("cannot make the subsets", missing)
     for source in sorted(manifest["source"].unique().to_list()):
         rows = manifest.filter(pl.col("source") == source).sort("chip_id")
         chips = source_chips(rows, classes, params.min_class_share)

@@ -3,8 +3,10 @@
 The format, as published in yichiac/crop-type-transfer-learning: a literal `Test` header row (optional on reading),
 then one chip file name (`<chip_id>.tif`) per row, CRLF line ends. Names: `_test`, `_100_train`, and `_<k>` for
 the other training sizes; on reading both `_<k>` and `_<k>_train` are accepted for every k.
-The study's training lists are not nested (its 10-chip lists lie mostly outside its 100-chip lists): reading reports
-that as a quirk rather than an error, so the published splits can be reproduced as they were.
+The study's training lists are not nested, and reading reports that as a quirk rather than an error, so its splits
+are reproduced as they were: its first-published 10-chip lists lie mostly outside its 1000-chip pool, and the 10-chip
+lists it finally used (commit eaff5bf replaced all but AgriFieldNet's: `<folder>/final-10/` beside the first ones)
+lie inside its 900-chip lists but share no chip with its 100-chip lists.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
+from typing import Literal
 
 from curation.core.errors import Problem, shorten
 from curation.core.io import atomic_write_bytes
@@ -20,6 +23,10 @@ from curation.core.io import atomic_write_bytes
 HEADER = "Test"
 SUFFIX = ".tif"
 SHOWN = 5  # ids named in an error before "+N more"
+FINAL_DIR = "final-10"  # beside the first-published lists: the 10-chip lists the study finally used
+FINAL_SIZE = 10  # the only size the study replaced
+Revision = Literal["final", "first"]  # final: a list in FINAL_DIR replaces the first-published one
+REVISIONS: tuple[Revision, ...] = ("final", "first")
 
 
 def set_name(split: str, size: int) -> str:
@@ -72,11 +79,30 @@ class Published:
     nested: bool = True
 
 
-def _find(folder: Path, study_name: str, split: str, size: int) -> Path | None:
-    for name in accepted_names(study_name, split, size):
-        if (folder / name).is_file():
-            return folder / name
+def _find(folders: Sequence[Path], study_name: str, split: str, size: int) -> Path | None:
+    """The first accepted file name in the first folder holding one (a final list before the first-published)."""
+    for folder in folders:
+        for name in accepted_names(study_name, split, size):
+            if (folder / name).is_file():
+                return folder / name
     return None
+
+
+def search_folders(folder: Path, revision: Revision) -> tuple[list[Path], list[Problem]]:
+    """Where lists are looked up, in order; `final` without its folder is a problem naming the fix."""
+    if revision == "first":
+        return [folder], []
+    final = folder / FINAL_DIR
+    if final.is_dir():
+        return [final, folder], []
+    problem = Problem(
+        str(final),
+        "final lists exist (subsets.published_revision: final)",
+        f"no {FINAL_DIR}/ folder beside the first-published lists in {folder}",
+        f"place the study's final 10-chip lists (commit eaff5bf) in {final}, "
+        "or set subsets.published_revision: first to use the lists as first published",
+    )
+    return [folder], [problem]
 
 
 def _read_checked(
@@ -100,15 +126,27 @@ def _read_checked(
 
 
 def read_published(
-    folder: Path, source: str, study_name: str, train_sizes: Sequence[int], test_size: int, known: Collection[str]
+    folder: Path,
+    source: str,
+    study_name: str,
+    train_sizes: Sequence[int],
+    test_size: int,
+    known: Collection[str],
+    revision: Revision = "first",
 ) -> tuple[Published | None, list[Problem]]:
-    """Read a source's test and training lists from `folder`, checking every id against `known` (the manifest)."""
-    problems: list[Problem] = []
+    """Read a source's test and training lists from `folder`, checking every id against `known` (the manifest).
+
+    `revision` final: a list in `folder/final-10/` replaces the first-published one of the same name; a 10-chip
+    training list found only in `folder` is used as published (the study never replaced AgriFieldNet's) and noted.
+    """
+    folders, problems = search_folders(folder, revision)
+    if problems:
+        return None, problems
     quirks: list[str] = []
     wanted = [("test", test_size), *(("train", k) for k in train_sizes)]
     paths: dict[tuple[str, int], Path] = {}
     for split, size in wanted:
-        path = _find(folder, study_name, split, size)
+        path = _find(folders, study_name, split, size)
         if path is None:
             names = " or ".join(accepted_names(study_name, split, size))
             problems.append(
@@ -123,6 +161,11 @@ def read_published(
             paths[(split, size)] = path
     if problems:
         return None, problems
+    if revision == "final" and FINAL_SIZE in train_sizes and paths[("train", FINAL_SIZE)].parent == folder:
+        quirks.append(
+            f"{FINAL_DIR}/ has no {FINAL_SIZE}-chip list for '{study_name}': the first-published "
+            f"{paths[('train', FINAL_SIZE)].name} is used (the study replaced every 10-chip list but AgriFieldNet's)"
+        )
     ids = {key: _read_checked(path, source, known, quirks, problems) for key, path in paths.items()}
     for (split, size), chips in ids.items():
         if len(chips) != size:

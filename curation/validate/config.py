@@ -16,4 +16,5 @@ class ValidateParams(Section):
 
     section: ClassVar[str] = "validate"
     max_ignore_share: float = Field(ge=0.0, le=1.0)  # warn (not fail) when a chip's labels are more ignore than this
+    max_nodata_share: float = Field(ge=0.0, le=1.0)  # warn above this share of no-data pixels (all: an error)
     out: Path  # reports/validation

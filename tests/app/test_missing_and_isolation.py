@@ -1,4 +1,7 @@
-"""The app without artifacts says which stage to run; it never loads torch or the training package; it starts local."""
+"""The app without artifacts says which stage to run; it never loads torch or the training package; it starts local.
+
+Where it listens from any folder, and what it warns about: test_serving.py.
+"""
 
 from __future__ import annotations
 
@@ -90,11 +93,10 @@ def test_app_sources_import_nothing_from_the_deep_learning_stack() -> None:
 def test_launch_command_listens_on_localhost_by_default(tmp_path: Path) -> None:
     line = command(tmp_path)
     assert line[1:5] == ["-m", "streamlit", "run", str(ENTRY)]
-    assert line[line.index("--server.address") + 1] == "localhost"
+    assert line[line.index("--server.address") + 1] == "127.0.0.1"
     assert line[line.index("--browser.gatherUsageStats") + 1] == "false"
     assert line[-3:] == ["--", "--root", str(tmp_path.resolve())]
     assert line[line.index("--server.headless") + 1] == "true"  # no stdin prompt, no browser launched
     public = command(tmp_path, 9000, "0.0.0.0", headless=False)
     assert public[6:11] == ["0.0.0.0", "--server.port", "9000", "--server.headless", "false"]
-    config = (ROOT / ".streamlit" / "config.toml").read_text()
-    assert 'address = "localhost"' in config and "headless = true" in config  # `streamlit run` from the root
+    assert public[public.index("--browser.gatherUsageStats") + 1] == "false"  # whatever the address

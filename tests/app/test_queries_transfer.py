@@ -191,3 +191,62 @@ def test_provenance(table: pl.DataFrame) -> None:
     assert transfer.provenance(table) == {"crosswalk_set": ["paper", "toolkit"], "random_init": ["satlas"]}
     pretrained = table.filter(pl.col("backbone") == "ssl4eo")
     assert transfer.provenance(pretrained)["random_init"] == []
+
+
+def make_compared() -> pl.DataFrame:
+    """A comparison as the report writes it: two metrics, one backbone, some numbers without ours."""
+    rows = [  # protocol, target, k, metric, origin, theirs, ours, runs, crosswalk set, weights
+        ("ood+k", "cdl", 10, "oa", "sheet", 77.34, 80.0, 1, "paper", "pretrained"),
+        ("ood", "cdl", 0, "oa", "sheet", 74.51, 70.0, 1, "paper", "pretrained"),
+        ("ood", "cdl", 0, "oa", "plot", 75.0, 70.0, 1, "paper", "pretrained"),
+        ("id", "nccm", 10, "oa", "sheet", 54.91, None, 0, None, None),
+        ("id", "cdl", 10, "oa", "sheet", 58.89, 60.89, 2, "paper,toolkit", "pretrained,random"),
+        ("id", "cdl", 10, "miou", "sheet", 30.0, None, 0, None, None),
+        ("pretrain-finetune", "cdl", 10, "oa", "sheet", 10.0, 11.0, 1, "paper", "pretrained"),
+    ]
+    return pl.DataFrame(
+        [
+            {
+                "protocol": p, "backbone": "ssl4eo", "target_source": t, "k": k, "metric": m, "origin": o,
+                "theirs_pct": theirs, "ours_pct": ours, "difference_pct": None if ours is None else ours - theirs,
+                "runs": runs, "crosswalk_set": cw, "weights": w,
+            }
+            for p, t, k, m, o, theirs, ours, runs, cw, w in rows
+        ],
+        schema_overrides={"k": pl.Int64, "ours_pct": pl.Float64, "difference_pct": pl.Float64, "runs": pl.Int64},
+    )  # fmt: skip
+
+
+def test_reference_choices() -> None:
+    compared = make_compared()
+    assert transfer.reference_metrics(compared) == ["oa", "miou"]  # headline order
+    assert transfer.reference_backbones(compared) == ["ssl4eo"]
+
+
+def test_reference_rows_in_the_studys_order() -> None:
+    compared = make_compared()
+    rows = transfer.reference_rows(compared, "ssl4eo", "oa", ran_only=False)
+    assert list(rows.columns) == list(transfer.REFERENCE_SHOWN)
+    assert rows.select("protocol", "target_source", "k", "origin").rows() == [
+        ("id", "cdl", 10, "sheet"),
+        ("id", "nccm", 10, "sheet"),
+        ("ood", "cdl", 0, "plot"),
+        ("ood", "cdl", 0, "sheet"),
+        ("ood+k", "cdl", 10, "sheet"),
+        ("pretrain-finetune", "cdl", 10, "sheet"),  # beyond the study's protocols: last
+    ]
+    ran = transfer.reference_rows(compared, "ssl4eo", "oa", ran_only=True)
+    assert ran.height == 5 and ran["ours_pct"].null_count() == 0
+    assert transfer.reference_rows(compared, "ssl4eo", "miou", ran_only=True).is_empty()
+
+
+def test_reference_summary_means_differences_over_the_numbers_we_ran() -> None:
+    found = transfer.reference_summary(make_compared(), "ssl4eo", "oa")
+    differences = [80.0 - 77.34, 70.0 - 74.51, 70.0 - 75.0, 60.89 - 58.89, 11.0 - 10.0]
+    assert (found.published, found.beside) == (6, 5)
+    assert found.mean_difference == pytest.approx(sum(differences) / 5)
+    assert found.mean_abs_difference == pytest.approx(sum(abs(d) for d in differences) / 5)
+    assert found.crosswalk_sets == ["paper", "toolkit"] and found.random_init is True
+    none = transfer.reference_summary(make_compared(), "ssl4eo", "miou")
+    assert (none.published, none.beside, none.mean_difference, none.crosswalk_sets) == (1, 0, None, [])
+    assert none.random_init is False

@@ -125,7 +125,9 @@ def shared_for(project: Path, name: str, source: dict[str, Any]) -> SharedParams
 
 
 def run_stages(project: Path, shared: SharedParams) -> tuple[dict[str, Any], Any]:
-    summary = validate.check(shared, ValidateParams(max_ignore_share=1.0, out=project / "validation"))
+    summary = validate.check(
+        shared, ValidateParams(max_ignore_share=1.0, max_nodata_share=0.5, out=project / "validation")
+    )
     report = project / "reports" / "chips.json"
     params = ChipsParams(out=project / "chips", report=report, link="copy", skip_failed=False)
     chips.build(shared, params, report)

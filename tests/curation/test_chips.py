@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import polars as pl
 import pytest
@@ -22,7 +23,8 @@ from curation.core.legends import load_set
 from curation.core.schemas import class_column, manifest_schema
 from curation.core.shared import SharedParams
 from curation.demo.stage import REGIONS
-from curation.inputs.chip_refs import list_chips, read_image, source_inputs
+from curation.inputs.chip_refs import by_source, list_chips, read_image, source_inputs
+from curation.inputs.unused import unused_inputs
 from curation.sources import SOURCES
 from tests.curation.stage_world import (
     ALL_SOURCES,
@@ -92,12 +94,15 @@ def test_the_manifest_passes_its_schema_with_one_row_per_image_chip(built: Built
     assert list(zip(manifest["source"], manifest["chip_id"], strict=True)) == expected  # sorted, none missing
     assert set(manifest["crosswalk_set"]) == {"toolkit"}
     assert set(manifest["height"]) == set(manifest["width"]) == {TINY.chip_px}
-    assert sorted(p.name for p in built.out.iterdir()) == sorted([*ALL_SOURCES, MANIFEST])
+    shown = sorted(p.name for p in built.out.iterdir() if not p.name.startswith("."))  # not the stage's own marker
+    assert shown == sorted([*ALL_SOURCES, MANIFEST])
 
 
 def test_the_report_counts_chips_and_pixels_per_source(built: Built) -> None:
     assert json.loads(built.report_file.read_text()) == built.report
     assert built.report["chips"] == built.manifest.height and built.report["skipped"] == []
+    unused = by_source(unused_inputs(built.shared), source_inputs(built.shared))  # the demo world's only warnings
+    assert len(built.report["warnings"]) == sum(len(found) for found in unused.values())
     assert built.report["crosswalk_set"] == "toolkit"
     for name in ALL_SOURCES:
         part = built.report["sources"][name]
@@ -274,3 +279,57 @@ def test_the_paper_set_shifts_grain_maize_to_other(built: Built, world: Path, tm
         assert moved > 0 and row["px_other_paper"] - row["px_other"] == moved
     with rasterio.open(paper.out / "eurocrops" / "labels" / f"{EUROCROPS_SET_DIFFERS}.tif") as label:
         assert label.tags()["CROPHARMONY_CROSSWALK_SET"] == "paper"
+
+
+def test_unused_files_are_named_in_the_report_and_upper_case_chips_are_cut(world: Path, tmp_path: Path) -> None:
+    raw = copy_world(world, tmp_path)
+    chip = image_chips(raw, "cdl")[0]
+    chip.rename(chip.with_suffix(".TIF"))
+    (raw / "sentinel2" / "cdl" / "notes.txt").write_text("exported from QGIS\n")
+    built = run_chips(tmp_path, shared_params(raw))
+    assert chip.stem in built.manifest.filter(pl.col("source") == "cdl")["chip_id"].to_list()
+    assert (built.out / "cdl" / "images" / f"{chip.stem}.tif").read_bytes() == chip.with_suffix(".TIF").read_bytes()
+    (warning,) = [w for w in built.report["warnings"] if w["file"].endswith("notes.txt")]
+    assert (warning["source"], warning["rule"]) == ("cdl", "unused file")
+    assert json.loads(built.report_file.read_text())["warnings"] == built.report["warnings"]
+
+
+def test_a_link_under_a_source_folder_stops_the_stage(world: Path, tmp_path: Path) -> None:
+    raw = copy_world(world, tmp_path)
+    chip = image_chips(raw, "nccm")[0]
+    moved = tmp_path / chip.name
+    chip.rename(moved)
+    chip.symlink_to(moved)
+    with pytest.raises(ProblemsError) as caught:
+        run_chips(tmp_path, shared_params(raw))
+    (problem,) = caught.value.problems
+    assert (problem.file, problem.rule) == (str(chip), "no symbolic links")
+    assert not (tmp_path / "chips").exists()
+
+
+def test_labels_under_image_nodata_are_ignore(world: Path, tmp_path: Path) -> None:
+    raw = copy_world(world, tmp_path)
+    chip = image_chips(raw, "south_america_soybean")[0]  # every label pixel is soybean or other
+    with rasterio.open(chip, "r+") as dst:
+        dst.nodata = 0
+        data = dst.read()
+        data[:, : TINY.chip_px // 2] = 0
+        dst.write(data)
+    built = run_chips(tmp_path, shared_params(raw))
+    with rasterio.open(built.out / "south_america_soybean" / "labels" / chip.name) as label:
+        classes = label.read(1)
+    assert (classes[: TINY.chip_px // 2] == 0).all() and (classes[TINY.chip_px // 2 :] != 0).any()
+    row = built.manifest.filter(pl.col("chip_id") == chip.stem).row(0, named=True)
+    assert row["px_ignore"] >= TINY.chip_px**2 // 2
+
+
+def test_an_unknown_parcel_code_stops_the_stage_naming_the_crosswalk(world: Path, tmp_path: Path) -> None:
+    raw = copy_world(world, tmp_path)
+    layer = raw / "eurocrops" / "LV_2021" / "LV_2021_EC21.shp"
+    frame = gpd.read_file(layer)
+    frame["EC_hcat_c"] = "1100000000"  # every parcel: every chip touches one
+    frame.to_file(layer, engine="pyogrio")
+    with pytest.raises(ProblemsError) as caught:
+        run_chips(tmp_path, shared_params(raw))
+    assert {p.rule for p in caught.value.problems} == {"unmapped codes"}
+    assert all("1100000000" in p.detail and str(LEGENDS / "eurocrops.csv") in p.fix for p in caught.value.problems)

@@ -139,3 +139,36 @@ def test_cli_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(list((out / "sentinel2" / "cdl").glob("*.tif"))) == 2
     bad = CliRunner().invoke(app, ["demo", "--out", str(out), "--chip-px", "3"])
     assert bad.exit_code == 1 and "chip_px" in bad.output
+
+
+def test_chip_folders_add_the_products_13_band_chips_and_change_nothing_else(world: Path, tmp_path: Path) -> None:
+    out = tmp_path / "raw"
+    build(TINY.model_copy(update={"chip_folders": ("south_africa_crop_type",)}), LEGENDS, out)
+    before, after = files_of(world), files_of(out)
+    folder = "sentinel2/south_africa_crop_type/"
+    added = sorted(name for name in after if name not in before)
+    assert added == sorted(name for name in after if name.startswith(folder))
+    changed = [name for name in before if before[name] != after.get(name)]
+    assert sorted(changed) == [".cropharmony-stage", "DEMO_WORLD.json"]  # the stage's file list, the manifest
+    assert json.loads(after["DEMO_WORLD.json"])["chip_folders"] == ["south_africa_crop_type"]
+    assert "chip_folders" not in json.loads(before["DEMO_WORLD.json"])  # the default world's bytes are kept
+    reader = SOURCES["south_africa_crop_type"](out / "south_africa_crop_type")
+    assert [Path(name).stem for name in added] == reader.chip_ids()  # the study's names: `2017_<field>`
+    for name in added:
+        with rasterio.open(out / name) as src:
+            assert (src.count, src.dtypes[0], src.width, src.crs.to_epsg()) == (13, "uint16", 32, 3857)
+            assert src.descriptions == S2_BANDS and src.tags()["CROPHARMONY_SYNTHETIC"] == MARKER
+            assert src.read(S2_BANDS.index("B10") + 1).any()  # a real B10, as the study's chips
+        cut = reader.cut_labels(ChipGrid.of_raster(out / name))
+        assert cut.outside == 0  # each chip lies over its own field
+
+
+def test_chip_folders_are_refused_for_other_sources_and_taken_from_the_cli(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="cdl: not a chip product"):
+        DemoParams.model_validate(TINY.model_dump() | {"chip_folders": ["cdl"]})
+    out = tmp_path / "world"
+    args = ["demo", "--out", str(out), "--chips-per-source", "2", "--chip-px", "16", "--chip-folders", "agrifieldnet"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert len(list((out / "sentinel2" / "agrifieldnet").glob("2021_*.tif"))) == 2
+    assert not (out / "sentinel2" / "south_africa_crop_type").exists()

@@ -11,15 +11,22 @@ import rasterio
 from rasterio.crs import CRS
 
 from curation.core.bands import S2_FILE_ORDER
+from curation.core.errors import Problem
+from curation.core.failures import fill
 from curation.inputs.chip_refs import (
+    CHIP_ID,
     SourceInput,
+    by_source,
     chip_year,
     crs_name,
     list_chips,
     read_image,
     read_labels,
+    scan_chips,
     source_inputs,
 )
+from curation.inputs.images import band_name
+from curation.inputs.links import link_problems
 from curation.sources.base import SourceError
 from tests.curation.stage_world import (
     ALL_SOURCES,
@@ -125,7 +132,7 @@ def test_a_missing_image_folder_names_the_path_and_the_fix(world: Path, tmp_path
 
 def test_an_empty_image_folder_says_what_to_put_there(world: Path, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    with pytest.raises(SourceError, match=r"no \*\.tif in the folder of source 'cdl'") as caught:
+    with pytest.raises(SourceError, match=r"no \*\.tif \(or \*\.tiff\) chip in the folder of source 'cdl'") as caught:
         list_chips(source(world, "cdl", images=tmp_path / "empty"))
     assert str(tmp_path / "empty") in str(caught.value)
 
@@ -197,3 +204,72 @@ def test_crs_name_is_the_epsg_code_when_there_is_one() -> None:
     assert crs_name(None) is None
     custom = CRS.from_proj4("+proj=aeqd +lat_0=10 +lon_0=20 +datum=WGS84 +units=m")
     assert crs_name(custom) == custom.to_wkt()
+
+
+def test_scan_reads_tif_and_tiff_in_any_case_and_names_every_other_entry(world: Path, tmp_path: Path) -> None:
+    raw = copy_world(world, tmp_path)
+    first, second = image_chips(raw, "cdl")[:2]
+    first.rename(first.with_suffix(".TIF"))
+    second.rename(second.with_suffix(".tiff"))
+    folder = raw / "sentinel2" / "cdl"
+    (folder / "README").write_text("chips\n")
+    (folder / ".DS_Store").write_bytes(b"\0")
+    listing = scan_chips(source(raw, "cdl"))
+    assert len(listing.refs) == TINY.chips_per_source and not listing.errors
+    assert {r.image for r in listing.refs} >= {first.with_suffix(".TIF"), second.with_suffix(".tiff")}
+    assert [r.chip_id for r in listing.refs] == sorted(r.chip_id for r in listing.refs)
+    reasons = {Path(p.file).name: p.detail for p in listing.unused}
+    assert set(reasons) == {"README", ".DS_Store"} and {p.rule for p in listing.unused} == {"unused file"}
+    assert "'no extension' files are not read" in reasons["README"] and "hidden file" in reasons[".DS_Store"]
+
+
+def test_two_files_with_one_chip_id_are_an_error(world: Path, tmp_path: Path) -> None:
+    raw = copy_world(world, tmp_path)
+    chip = image_chips(raw, "cdl")[0]
+    shutil.copyfile(chip, chip.with_suffix(".TIF"))
+    listing = scan_chips(source(raw, "cdl"))
+    (problem,) = listing.errors  # names the second file in sorted order, and the first in its detail
+    assert problem.rule == "unique chip id" and problem.file == str(chip)
+    assert f"also the id of {chip.with_suffix('.TIF').name}" in problem.detail
+    with pytest.raises(SourceError, match="unique chip id"):
+        list_chips(source(raw, "cdl"))
+
+
+@pytest.mark.parametrize(("chip_id", "ok"), [("2021_1_-2", True), ("a.b-c_D", True), ("a,b", False),
+                                             ("a\nb", False), ("a b", False), ("-a", False), ("é", False)])  # fmt: skip
+def test_the_chip_id_pattern(chip_id: str, ok: bool) -> None:
+    assert bool(CHIP_ID.match(chip_id)) is ok
+
+
+def test_links_below_and_above_a_source_folder_are_named_once(world: Path, tmp_path: Path) -> None:
+    raw = copy_world(world, tmp_path)
+    assert link_problems(source(raw, "nccm")) == []
+    real = tmp_path / "real-nccm"
+    shutil.move(raw / "nccm", real)
+    (raw / "nccm").symlink_to(real, target_is_directory=True)  # the label folder itself is a link
+    (real / "extra").symlink_to(tmp_path / "missing")  # a broken link inside it
+    problems = link_problems(source(raw, "nccm"))
+    assert [p.file for p in problems] == [str(raw / "nccm"), str(raw / "nccm" / "extra")]
+    assert {p.rule for p in problems} == {"no symbolic links"}
+    assert f"a link to the folder {real}" in problems[0].detail and "file" in problems[1].detail
+
+
+def test_problems_go_to_the_source_whose_folder_holds_their_file(world: Path) -> None:
+    sources = source_inputs(shared_params(world))
+    cdl_image = Problem(str(world / "sentinel2" / "cdl" / "x.txt"), "unused file", "d", "f")
+    nccm_label = Problem(str(world / "nccm" / "CDL2018_clip.tif"), "unused file", "d", "f")
+    other = Problem(str(world / "legends" / "x.csv"), "unused file", "d", "f")
+    grouped = by_source([cdl_image, nccm_label, other, cdl_image], sources)
+    assert grouped == {"cdl": [cdl_image], "nccm": [nccm_label], None: [other]}
+
+
+def test_band_names_follow_sentinel_2_naming() -> None:
+    assert [band_name(t) for t in ("B1", "b01", "B8A", "b8a", "B12", " B05 ", None, "red")] == [
+        "B01", "B01", "B8A", "B8A", "B12", "B05", "", "red",
+    ]  # fmt: skip
+
+
+def test_a_detail_template_with_a_field_the_row_lacks_never_raises() -> None:
+    assert fill("code {code} ({pixels} px)", {"code": 7}) is None
+    assert fill("value {nodata:g}", {"nodata": "none"}) is None
+    assert fill("parcel {feature} has {code!r}", {"feature": 3, "code": "x"}) == "parcel 3 has 'x'"

@@ -13,9 +13,10 @@ import polars as pl
 import pytest
 import yaml
 
+from curation.core.outputs import OWNER_MARKER
 from curation.core.registry import demo_sources
 from curation.publish.metadata import croissant_class_counts, croissant_problems, stac_class_counts, stac_problems
-from curation.publish.stage import verify_sums
+from curation.publish.verify import verify_release
 from curation.sources import SOURCES
 from tests.tiny_project import TinyProject, run
 
@@ -64,9 +65,11 @@ def test_release_holds_the_chosen_subsets_and_every_file_is_summed(release: Path
     assert (release / "crosswalks" / "cdl.csv").is_file() and (release / "validation" / "summary.json").is_file()
     lists = sorted(p.name for p in (release / "subsets" / "lists").glob("sentinel2_cdl_*.csv"))
     assert lists == [f"sentinel2_cdl_2023_subsampled_{n}.csv" for n in ("2", "4", "8", "test")]
-    assert verify_sums(release) == []
+    assert verify_release(release).problems == []
     listed = (release / "SHA256SUMS").read_text().splitlines()
-    assert len(listed) == sum(1 for p in release.rglob("*") if p.is_file()) - 1
+    markers = list(release.rglob(OWNER_MARKER))  # the stage markers (release and stac/): bookkeeping, not listed
+    assert (release / OWNER_MARKER) in markers
+    assert len(listed) == sum(1 for p in release.rglob("*") if p.is_file()) - 1 - len(markers)
     done = subprocess.run(["sha256sum", "--check", "--quiet", "SHA256SUMS"], cwd=release, capture_output=True)
     assert done.returncode == 0, done.stdout + done.stderr  # the coreutils tool agrees
 
@@ -76,8 +79,11 @@ def test_a_changed_or_extra_file_fails_verification(release: Path, tmp_path: Pat
     shutil.copytree(release, copy)
     (copy / "class_counts.csv").write_text((copy / "class_counts.csv").read_text() + "\n")
     (copy / "extra.txt").write_text("x")
-    assert verify_sums(copy) == ["class_counts.csv: sha256 differs", "extra.txt: not in SHA256SUMS"]
-    assert cli(["curation.cli", "publish", "verify", str(copy)], tmp_path).returncode == 1
+    found = {(p.file, p.rule) for p in verify_release(copy).problems}
+    assert (str(copy / "class_counts.csv"), "sha256 matches SHA256SUMS") in found
+    assert (str(copy / "extra.txt"), "every file is listed") in found
+    done = cli(["curation.cli", "publish", "verify", str(copy)], tmp_path)
+    assert done.returncode == 1 and f"{copy / 'extra.txt'}: every file is listed" in done.stderr
 
 
 def test_class_counts_read_back_from_croissant_and_stac_match_the_manifest(release: Path) -> None:
@@ -144,6 +150,9 @@ def test_push_tags_the_release_and_dvc_import_brings_identical_files(project: Pa
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr
     assert "data-v1.0.0" in run(["git", "tag", "--list"], project)
     assert (project / "releases" / "published" / f"{VERSION}.json").is_file()
+    assert (
+        verify_release(project / "releases" / VERSION).record == project / "releases" / "published" / f"{VERSION}.json"
+    )
 
     consumer = tmp_path / "consumer"
     consumer.mkdir()
@@ -155,4 +164,4 @@ def test_push_tags_the_release_and_dvc_import_brings_identical_files(project: Pa
     assert names == sorted(p.relative_to(imported).as_posix() for p in imported.rglob("*") if p.is_file())
     _, mismatch, errors = filecmp.cmpfiles(original, imported, names, shallow=False)
     assert mismatch == [] and errors == []
-    assert verify_sums(imported) == []
+    assert verify_release(imported).problems == []

@@ -19,6 +19,7 @@ from rasterio.transform import from_origin
 from rasterio.warp import transform as warp_points
 from shapely.geometry import Point, shape
 
+from curation.core.outputs import OWNER_MARKER
 from curation.core.schemas import manifest_schema, subsets_schema
 from curation.publish.croissant import spdx_licence
 from curation.publish.info import ReleaseInfo
@@ -266,8 +267,9 @@ def test_writing_twice_gives_identical_bytes_and_leaves_no_temporary_files(
     write_stac(Path(copy.name), INFO)
     written = sorted(p.relative_to(release) for p in release.rglob("*") if p.is_file())
     assert written == sorted(p.relative_to(copy) for p in copy.rglob("*") if p.is_file())
-    metadata = [p for p in written if p.parts[0] in ("stac", "croissant.json")]
+    metadata = [p for p in written if p.parts[0] in ("stac", "croissant.json") and p.name != OWNER_MARKER]
     assert len(metadata) == 1 + 1 + 6  # croissant.json, collection.json and one item per chip: nothing else
+    assert [p for p in written if p.name == OWNER_MARKER] == [Path("stac", OWNER_MARKER)]  # stage_output's marker
     for path in metadata:
         assert (copy / path).read_bytes() == (release / path).read_bytes(), path
 

@@ -6,17 +6,25 @@ from pathlib import Path
 
 import pytest
 
-from curation.subsets.study_lists import accepted_names, list_bytes, list_name, read_list, read_published, write_list
+from curation.subsets.study_lists import (
+    FINAL_DIR,
+    accepted_names,
+    list_bytes,
+    list_name,
+    read_list,
+    read_published,
+    write_list,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED_SPLITS = ROOT.parent / "shared" / "reference" / "seed-splits"
+SEED_SPLITS = ROOT / "reference" / "seed-splits"  # the project's copy (study profile: subsets.published)
+SHARED_SPLITS = ROOT.parent / "shared" / "reference" / "seed-splits"
 STUDY_NAMES = ["agrifieldnet_2021", "cdl_2023", "eurocrops", "nccm_2019", "sact_2017", "sas_2021"]
+REPLACED = [name for name in STUDY_NAMES if name != "agrifieldnet_2021"]  # AgriFieldNet's 10 list was never replaced
 
 
 @pytest.fixture(scope="module")
 def seed_splits() -> Path:
-    if not SEED_SPLITS.is_dir():
-        pytest.skip(f"the study's lists are not at {SEED_SPLITS} (they live in ../shared/reference beside the project)")
     return SEED_SPLITS
 
 
@@ -96,3 +104,65 @@ def test_the_studys_published_lists_read_with_their_known_quirks(seed_splits: Pa
         assert problems == [] and found is not None and found.nested is False
         assert found.train[900] == lists[900] and found.test == test
         assert len(found.quirks) == 1 and found.quirks[0].startswith("the 10-chip training list is not nested")
+
+
+def test_the_project_copy_of_the_lists_is_the_studys() -> None:
+    files = sorted(p.relative_to(SEED_SPLITS).as_posix() for p in SEED_SPLITS.rglob("*.csv"))
+    assert len(files) == 4 * len(STUDY_NAMES) + len(REPLACED)
+    assert [f for f in files if f.startswith(f"{FINAL_DIR}/")] == [
+        f"{FINAL_DIR}/{list_name(name, 'train', 10)}" for name in REPLACED
+    ]
+    if SHARED_SPLITS.is_dir():
+        for name in files:
+            assert (SEED_SPLITS / name).read_bytes() == (SHARED_SPLITS / name).read_bytes(), name
+
+
+def test_the_studys_final_lists_replace_its_first_ten_chip_lists(seed_splits: Path) -> None:
+    for study in STUDY_NAMES:
+        lists = {k: read_list(seed_splits / list_name(study, "train", k)) for k in (10, 100, 900)}
+        test = read_list(seed_splits / list_name(study, "test", 100))
+        final_file = seed_splits / FINAL_DIR / list_name(study, "train", 10)
+        known = set(test) | set(lists[900]) | set(lists[10])
+        found, problems = read_published(seed_splits, "x", study, (10, 100, 900), 100, known, "final")
+        assert problems == [] and found is not None and found.nested is False
+        assert found.train[100] == lists[100] and found.train[900] == lists[900] and found.test == test
+        if study in REPLACED:
+            assert found.files["10"] == str(final_file)
+            assert found.train[10] == read_list(final_file) != lists[10]
+            assert set(found.train[10]) <= set(lists[900]) and not set(found.train[10]) & set(lists[100])
+            assert found.quirks == [
+                "the 10-chip training list is not nested in the 100-chip list: 10 of its 10 chips lie outside it "
+                "(as published)"
+            ]
+        else:
+            assert not final_file.exists() and found.train[10] == lists[10]
+            assert found.quirks[0] == (
+                f"{FINAL_DIR}/ has no 10-chip list for '{study}': the first-published "
+                f"{list_name(study, 'train', 10)} is used (the study replaced every 10-chip list but AgriFieldNet's)"
+            )
+        first, _ = read_published(seed_splits, "x", study, (10, 100, 900), 100, known, "first")
+        assert first is not None and first.train[10] == lists[10]  # the first-published lists stay available
+
+
+def test_final_lists_without_their_folder_are_a_problem_naming_the_setting(tmp_path: Path) -> None:
+    write(tmp_path, "test", ["a", "b"])
+    write(tmp_path, "1", ["c"])
+    found, problems = read_published(tmp_path, "cdl", "demo", (1,), 2, {"a", "b", "c"}, "final")
+    assert found is None and len(problems) == 1
+    message = str(problems[0])
+    assert message.startswith(f"{tmp_path / FINAL_DIR}: final lists exist (subsets.published_revision: final)")
+    assert "or set subsets.published_revision: first" in message
+
+
+def test_a_final_list_replaces_the_first_one_of_the_same_name(tmp_path: Path) -> None:
+    known = [f"c{i}" for i in range(20)]
+    write(tmp_path, "test", known[:4])
+    write(tmp_path, "10", known[4:14])
+    write(tmp_path, "20", known[4:20])
+    write(tmp_path / FINAL_DIR, "10", known[10:20])  # inside the 20, not the first 10
+    found, problems = read_published(tmp_path, "cdl", "demo", (10, 20), 4, set(known), "final")
+    assert problems == [] and found is not None and found.nested is True
+    assert found.train[10] == known[10:20] and found.files["10"] == str(
+        tmp_path / FINAL_DIR / "sentinel2_demo_subsampled_10.csv"
+    )
+    assert found.quirks == ["sentinel2_demo_subsampled_20.csv lists 16 chips for the 20-chip train set"]

@@ -204,7 +204,7 @@ def test_same_manifest_and_params_give_byte_identical_outputs(tmp_path: Path) ->
     manifest.sample(fraction=1.0, shuffle=True, seed=7).write_parquet(tmp_path / "manifest.parquet")
     run_stage(tmp_path, params, out="second", report="second.json")
     first = sorted(p.relative_to(tmp_path / "first") for p in (tmp_path / "first").rglob("*") if p.is_file())
-    assert len(first) == 10  # manifest, audit, 2 sources x 4 lists
+    assert len(first) == 11  # manifest, audit, 2 sources x 4 lists, the owner marker
     for name in first:
         assert (tmp_path / "first" / name).read_bytes() == (tmp_path / "second" / name).read_bytes(), name
     assert (tmp_path / "first.json").read_bytes() == (tmp_path / "second.json").read_bytes()
@@ -230,7 +230,8 @@ def published_world(tmp: Path, manifest: pl.DataFrame) -> tuple[Path, dict[str, 
 def test_published_lists_replace_selection_and_non_nesting_is_a_reported_quirk(tmp_path: Path) -> None:
     manifest = make_manifest(seed=2)
     folder, chosen = published_world(tmp_path, manifest)
-    report = run_stage(tmp_path, write_project(tmp_path, manifest, published=str(folder)))
+    params = write_project(tmp_path, manifest, published=str(folder), published_revision="first")
+    report = run_stage(tmp_path, params)
     frame = pl.read_parquet(tmp_path / "subsets" / "subsets.parquet")
     for source in ("cdl", "nccm"):
         sets = sets_of(frame, source)
@@ -239,7 +240,7 @@ def test_published_lists_replace_selection_and_non_nesting_is_a_reported_quirk(t
         assert sets[("train", 10)] == set(chosen[source]["10_train"])
         assert sets[("train", 20)] == set(chosen[source]["20"])
         entry = report["sources"][source]
-        assert entry["mode"] == "published" and entry["nested"] is False
+        assert entry["mode"] == "published" and entry["nested"] is False and entry["revision"] == "first"
         assert any("4-chip training list is not nested in the 10-chip list: 4 of its 4" in n for n in entry["notes"])
         assert any("under the 640 m buffer" in n for n in entry["notes"])  # reported, not enforced, on published lists
     written = tmp_path / "subsets" / "lists" / list_name("cdl_2023", "train", 20)
@@ -254,11 +255,44 @@ def test_published_ids_missing_from_the_manifest_are_one_error(
     folder, chosen = published_world(tmp_path, manifest)
     ghosts = [f"2023_9{i}_99" for i in range(7)]
     write_lists(folder, "cdl_2023", {"20": chosen["cdl"]["20"][:13] + ghosts})
-    err = stage_error(tmp_path, write_project(tmp_path, manifest, published=str(folder)), capsys)
+    params = write_project(tmp_path, manifest, published=str(folder), published_revision="first")
+    err = stage_error(tmp_path, params, capsys)
     assert "cannot make the subsets (1 problem)" in err
     assert "sentinel2_cdl_2023_subsampled_20.csv: listed chips in the manifest" in err
     assert "7 of 20 chips are not in the manifest: 2023_90_99, 2023_91_99" in err and "(+2 more)" in err
     assert "set subsets.published: null" in err
+    assert not (tmp_path / "subsets").exists()
+
+
+def test_final_lists_replace_the_first_and_the_sets_need_not_be_nested(tmp_path: Path) -> None:
+    """As the study's final 10-chip lists: inside the largest list, outside the next, read from final-10/."""
+    manifest = make_manifest(seed=2)
+    folder, chosen = published_world(tmp_path, manifest)
+    final = chosen["cdl"]["20"][-10:]  # in the 20-chip list, none in the 4; the 10_train list keeps the first ten
+    write_lists(folder / "final-10", "cdl_2023", {"10": final})  # nccm has none: its first list is used, noted
+    report = run_stage(tmp_path, write_project(tmp_path, manifest, published=str(folder)))  # revision: final
+    frame = pl.read_parquet(tmp_path / "subsets" / "subsets.parquet")
+    assert sets_of(frame, "cdl")[("train", 10)] == set(final)
+    assert sets_of(frame, "nccm")[("train", 10)] == set(chosen["nccm"]["10_train"])
+    assert sets_of(frame, "cdl")[("train", 20)] == set(chosen["cdl"]["20"])
+    assert failures(frame, subsets_schema(nested=False)) == []
+    assert [f.rule for f in failures(frame, subsets_schema(nested=True))][:1] == ["training sets nested"]
+    cdl, nccm = report["sources"]["cdl"], report["sources"]["nccm"]
+    assert cdl["revision"] == "final" and cdl["nested"] is False
+    assert cdl["files"]["10"] == str(folder / "final-10" / list_name("cdl_2023", "train", 10))
+    assert nccm["files"]["10"] == str(folder / "sentinel2_nccm_2019_subsampled_10_train.csv")
+    assert any(n.startswith("final-10/ has no 10-chip list for 'nccm_2019'") for n in nccm["notes"])
+    assert any("the 4-chip training list is not nested in the 10-chip list" in n for n in cdl["notes"])
+    assert read_list(tmp_path / "subsets" / "lists" / list_name("cdl_2023", "train", 10)) == final
+
+
+def test_final_lists_without_their_folder_are_one_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = make_manifest(seed=2)
+    folder, _ = published_world(tmp_path, manifest)
+    err = stage_error(tmp_path, write_project(tmp_path, manifest, published=str(folder)), capsys)
+    assert "cannot make the subsets (1 problem)" in err  # once, not once per source
+    assert f"{folder / 'final-10'}: final lists exist (subsets.published_revision: final)" in err
+    assert "set subsets.published_revision: first" in err
     assert not (tmp_path / "subsets").exists()
 
 
@@ -274,7 +308,8 @@ def test_a_failing_audit_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFi
     )
     (tmp_path / "subsets").mkdir()
     (tmp_path / "subsets" / "old.txt").write_text("a previous run")
-    err = stage_error(tmp_path, write_project(tmp_path, manifest, published=str(folder)), capsys)
+    params = write_project(tmp_path, manifest, published=str(folder), published_revision="first")
+    err = stage_error(tmp_path, params, capsys)
     assert (
         "leakage audit failed (1 problem)" in err and "source 'cdl': 1 overlapping train/test footprint pair(s)" in err
     )

@@ -7,17 +7,25 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import polars as pl
 import pytest
 import rasterio
+from affine import Affine
+from rasterio.io import DatasetReader
 from shapely.geometry import Polygon
 
 from curation.core.errors import ProblemsError
 from curation.core.fact_schemas import LABEL_HISTOGRAMS_SCHEMA
 from curation.core.failures import failures
+from curation.core.geotiff import write_geotiff
 from curation.core.shared import SharedParams
+from curation.inputs import images
+from curation.inputs.chip_refs import ChipRef, SourceInput, by_source, source_inputs
+from curation.inputs.unused import unused_inputs
 from curation.validate import stage as validate
 from curation.validate.config import ValidateParams
 from tests.curation.stage_world import (
@@ -47,17 +55,22 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return demo_world(tmp_path_factory)
 
 
-def validate_params(folder: Path, max_ignore_share: float = 0.6) -> ValidateParams:
-    return ValidateParams(max_ignore_share=max_ignore_share, out=folder / "reports" / "validation")
+def validate_params(folder: Path, max_ignore_share: float = 0.6, max_nodata_share: float = 0.5) -> ValidateParams:
+    return ValidateParams(
+        max_ignore_share=max_ignore_share, max_nodata_share=max_nodata_share, out=folder / "reports" / "validation"
+    )
 
 
 def test_the_tiny_world_passes_and_every_report_is_written(world: Path, tmp_path: Path) -> None:
     params = validate_params(tmp_path)
-    summary = validate.check(shared_params(world), params)
+    shared = shared_params(world)
+    summary = validate.check(shared, params)
     assert summary["ok"] is True and summary["crosswalk_set"] == "toolkit"
     assert list(summary["sources"]) == list(ALL_SOURCES)
+    unused = by_source(unused_inputs(shared), source_inputs(shared))  # the only warnings the demo world may give
     for name in ALL_SOURCES:
-        assert summary["sources"][name] == {"chips": TINY.chips_per_source, "errors": 0, "warnings": 0}
+        warned = len(unused.get(name, []))
+        assert summary["sources"][name] == {"chips": TINY.chips_per_source, "errors": 0, "warnings": warned}
         report = json.loads((params.out / f"{name}.json").read_text())
         assert report["source"] == name and report["ok"] is True and report["errors"] == []
         assert report["chips"] == TINY.chips_per_source
@@ -65,7 +78,9 @@ def test_the_tiny_world_passes_and_every_report_is_written(world: Path, tmp_path
         assert report["rows_checked"]["label windows"] > 0
     assert json.loads((params.out / "summary.json").read_text()) == summary
     table = pl.read_parquet(params.out / "failures.parquet")
-    assert table.columns == COLUMNS and table.height == 0
+    assert table.columns == COLUMNS and table.height == sum(len(found) for found in unused.values())
+    assert summary["inputs"] == {"warnings": len(unused.get(None, []))}
+    assert set(table["severity"]) <= {"warning"} and set(table["rule"]) <= {"unused file"}
     histograms = pl.read_parquet(params.out / "label_histograms.parquet")
     assert failures(histograms, LABEL_HISTOGRAMS_SCHEMA) == []
     rows = histograms.group_by("source").len()
@@ -132,7 +147,6 @@ CASES: dict[str, tuple[Callable[[Path], Path], str, tuple[str, ...]]] = {
     "unmapped code": (unmapped, "code in crosswalk", ("code 77", str(LEGENDS / "nccm.csv"))),
     "corrupt GeoTIFF": (corrupted, "readable GeoTIFF", ("not recognized", "regenerate the chip")),
     "all-zero band": (zeroed, "no all-zero band", ("zero_bands = B04", "re-export the chip")),
-    "bow-tie parcel": (make_bowtie, "valid geometry", ("parcel 3", "invalid geometry", "make_valid")),
     "text HCAT code": (make_text_code, "integer code", ("parcel 5 has code '33010101a'", "EC_hcat_c")),
 }
 
@@ -190,15 +204,19 @@ def test_a_high_ignore_share_only_warns(world: Path, tmp_path: Path) -> None:
     assert summary["ok"] is True
     warned = {name: counts["warnings"] for name, counts in summary["sources"].items() if counts["warnings"]}
     assert warned and all(counts["errors"] == 0 for counts in summary["sources"].values())
-    name = next(iter(warned))
-    report = json.loads((params.out / f"{name}.json").read_text())
+    name = next(n for n in warned if any(r["rule"] == "ignore share" for r in report_of(params, n)["warnings"]))
+    report = report_of(params, name)
     assert report["ok"] is True and len(report["warnings"]) == warned[name]
     warning = report["warnings"][0]
     assert warning["rule"] == "ignore share" and warning["severity"] == "warning"
     assert "of its label pixels are ignore (above 5%)" in warning["detail"]
     table = pl.read_parquet(params.out / "failures.parquet")
     assert set(table["severity"].to_list()) == {"warning"}
-    assert table.height == sum(warned.values())
+    assert table.height == sum(warned.values()) + summary["inputs"]["warnings"]
+
+
+def report_of(params: ValidateParams, name: str) -> dict[str, Any]:
+    return dict(json.loads((params.out / f"{name}.json").read_text()))
 
 
 def write_params(folder: Path, typo: bool) -> Path:
@@ -242,3 +260,27 @@ def test_a_text_code_is_named_by_the_same_feature_number_everywhere(world: Path,
     assert "parcel 5 has code '33010101a'" in details
     from_reader = [d for d in details if d.startswith("feature ")]
     assert from_reader and all(d.startswith("feature 5 has") for d in from_reader)
+
+
+def test_pixel_facts_are_read_once_and_a_changed_chip_is_read_again(tmp_path: Path) -> None:
+    """Validate leaves each chip's pixel facts in the cache for chips; a rewritten file (same size) misses it."""
+    path = tmp_path / "2020_1_1.tif"
+    data = np.arange(13 * 16 * 16, dtype=np.uint16).reshape(13, 16, 16)
+    write_geotiff(path, data, "EPSG:3857", Affine(10, 0, 0, 0, -10, 0))
+    ref = ChipRef(SourceInput("cdl", tmp_path, tmp_path, None, None, None), path.stem, 2020, path)
+    reads: list[Path] = []
+    strips = images._strips
+
+    def counted(src: DatasetReader, header: images.ChipHeader) -> images.ChipPixels:
+        reads.append(Path(src.name))
+        return strips(src, header)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(images, "_strips", counted)
+        first = images.inspect_image(ref, 13, 16)
+        assert images.inspect_image(ref, 13, 16).pixels == first.pixels and len(reads) == 1  # the second: cached
+        assert first.pixels is not None and first.pixels.maxima[12] == float(data[12].max())
+        data[12] = 0  # a zero band now: same size on disk is not enough to hit the cache
+        write_geotiff(path, data, "EPSG:3857", Affine(10, 0, 0, 0, -10, 0))
+        again = images.inspect_image(ref, 13, 16)
+        assert len(reads) == 2 and again.pixels is not None and again.pixels.maxima[12] == 0.0

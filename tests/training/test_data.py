@@ -8,7 +8,7 @@ from unittest import mock
 import pytest
 import torch
 
-from training.data import EvalBatches, TrainBatches, crop_grids, load_bank
+from training.data import EvalBatches, TrainBatches, crop_grids, crop_sides, load_bank
 
 from .world import make_world
 
@@ -71,3 +71,35 @@ def test_missing_chip_file_names_the_stage(tmp_path: Path) -> None:
     (tmp_path / manifest["image_path"][0]).unlink()
     with pytest.raises(Exception, match="dvc repro chips"):
         load_bank(tmp_path, manifest, manifest["chip_id"].to_list())
+
+
+def test_square_crops_draw_as_before_and_ratio_crops_as_kornia() -> None:
+    """[1, 1] keeps one area draw per crop; kornia's range gives crops inside the chip, area and ratio in range."""
+    square = crop_grids(32, 8, (0.3, 0.6), torch.Generator().manual_seed(1))
+    assert torch.equal(square, crop_grids(32, 8, (0.3, 0.6), torch.Generator().manual_seed(1), (1.0, 1.0)))
+    width, height = crop_sides(4000, (0.6, 1.0), (3 / 4, 4 / 3), torch.Generator().manual_seed(0))
+    assert bool((width <= 1).all() and (height <= 1).all())
+    area, ratio = width * height, width / height
+    assert bool((area >= 0.6 - 1e-6).all() and (area <= 1 + 1e-6).all())
+    assert bool((ratio >= 3 / 4 - 1e-6).all() and (ratio <= 4 / 3 + 1e-6).all())
+    assert (ratio - 1).abs().gt(0.05).float().mean() > 0.5  # mostly not square
+    grids = crop_grids(4000, 8, (0.6, 1.0), torch.Generator().manual_seed(0), (3 / 4, 4 / 3))
+    assert grids.abs().max() <= 1 + 1e-6  # every crop lies inside the chip
+    wide, tall = crop_sides(64, (1.0, 1.0), (2.0, 3.0), torch.Generator().manual_seed(0))
+    assert torch.equal(wide, torch.ones(64)) and torch.allclose(tall, torch.full((64,), 0.5))  # nothing fits
+
+
+def test_with_replacement_draws_as_many_chips_seeded(bank_and_ids: tuple[object, list[str]]) -> None:
+    """An epoch with replacement has the same batches, some chips twice, the same draws for the same seed."""
+    bank, ids = bank_and_ids
+    rows = bank.index(ids)  # type: ignore[attr-defined]
+    drawn = []
+    with mock.patch("training.data.augment", side_effect=lambda batch, grids: batch):
+        for _ in range(2):
+            batches = TrainBatches(bank, rows, 4, 32, (1.0, 1.0), seed=5, sampling="with_replacement")  # type: ignore[arg-type]
+            drawn.append(torch.cat([b["image"][:, 1, 1, 1] for b in batches]))
+            assert len(batches) == 3
+    assert torch.equal(drawn[0], drawn[1]) and len(drawn[0]) == len(ids)
+    assert len(drawn[0].unique()) < len(ids)  # 12 uniform draws of 12 chips: a repeat (seeded)
+    with pytest.raises(ValueError, match="with_replacement"):
+        TrainBatches(bank, rows, 4, 32, (1.0, 1.0), seed=5, sampling="shuffle")  # type: ignore[arg-type]

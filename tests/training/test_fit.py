@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import polars as pl
 import pytest
+import torch
 
 from curation.core.failures import failures
 from curation.core.result_schemas import TRANSFER_SCHEMA
 from curation.core.shared import SharedParams
 from training.config import EvaluateParams, TrainParams
-from training.evaluate import MissingRunsError, evaluate_entry
+from training.data import ChipBank
+from training.evaluate import MissingRunsError, evaluate_entry, predict
+from training.fit import FitSettings, Fitter, PhaseResult
+from training.plans import PhasePlan, RunPlan
 from training.report import run_report
 from training.train import run_entry
 
+from .conftest import train_section
 from .world import SOURCES, make_world
 
 
@@ -53,7 +59,7 @@ def test_tiny_fit_trains_evaluates_and_reports(
     assert not list(runs.parent.glob(".*tmp"))  # staged, then renamed
 
     evals = tmp_path / "evals" / "entry"
-    params = EvaluateParams(batch_size=8, checkpoint="best", out=tmp_path / "evals")
+    params = EvaluateParams(batch_size=8, checkpoint="best", argmax_over_ignore=False, out=tmp_path / "evals")
     metrics = evaluate_entry(params, train_params, shared_params, chips, subsets, runs, evals)
     assert set(metrics["test_source"]) == set(SOURCES)
     assert metrics.filter(pl.col("metric") == "oa")["value"].is_between(0, 1).all()
@@ -81,6 +87,123 @@ def test_evaluate_without_runs_names_the_stage(
 ) -> None:
     """An empty train entry is an error that says which stage to run."""
     chips, subsets = world
-    params = EvaluateParams(batch_size=8, checkpoint="best", out=tmp_path)
+    params = EvaluateParams(batch_size=8, checkpoint="best", argmax_over_ignore=False, out=tmp_path)
     with pytest.raises(MissingRunsError, match="dvc repro train"):
         evaluate_entry(params, train_params, shared_params, chips, subsets, tmp_path / "none", tmp_path / "out")
+
+
+class _Model:
+    """Stands in for the U-Net: one weight, and the weight each phase started from."""
+
+    def __init__(self) -> None:
+        self.state = {"w": torch.tensor(0.0)}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor], strict: bool = True) -> None:
+        self.state = dict(state)
+
+
+class _Task:
+    frozen = False
+    provenance = SimpleNamespace(weights="pretrained")
+
+    def __init__(self) -> None:
+        self.model = _Model()
+
+    def to(self, device: object) -> _Task:
+        return self
+
+
+def test_phases_hand_over_the_weights_handover_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each phase starts from the previous one's best or last weights; a memoized phase keeps its own last."""
+    starts: list[float] = []
+
+    def fake_phase(task: _Task, bank: object, phase: PhasePlan, number: int, settings: FitSettings) -> PhaseResult:
+        start = float(task.model.state["w"])
+        starts.append(start)
+        return PhaseResult({"w": torch.tensor(start + 1)}, {"w": torch.tensor(start + 10)}, [], 0.5, 0)
+
+    monkeypatch.setattr("training.fit.fit_phase", fake_phase)
+    bank = ChipBank((), torch.zeros(0), torch.zeros(0))
+    first, second = PhasePlan(("others",), ("nccm",), ("a",), (), 1), PhasePlan(("target",), ("cdl",), ("b",), (), 1)
+    two = RunPlan("pf", "pretrain-finetune", "ssl4eo", "cdl", 2, (first, second))
+    one = RunPlan("ood", "ood", "ssl4eo", "cdl", 0, (first,))
+    for handover, handed in (("best", 1.0), ("last", 10.0)):
+        starts.clear()
+        settings = FitSettings(0, 4, 32, (1.0, 1.0), "cpu", 1, False, handover=handover)
+        fitter = Fitter(lambda name: _Task(), settings)
+        task, result = fitter.fit(two, bank)  # type: ignore[arg-type]
+        assert starts == [0.0, handed]
+        assert float(result.best["w"]) == handed + 1 and float(result.last["w"]) == handed + 10
+        task, result = fitter.fit(one, bank)  # type: ignore[arg-type]
+        assert starts == [0.0, handed]  # the ood phase is the memoized first phase: not fitted again
+        assert (float(result.best["w"]), float(result.last["w"])) == (1.0, 10.0)  # its own best and last
+        assert float(task.model.state["w"]) == handed
+
+
+def test_study_settings_train_and_evaluate_the_last_epoch(
+    world: tuple[Path, pl.DataFrame], shared_params: SharedParams, tmp_path: Path
+) -> None:
+    """Draws with replacement, kornia-ratio crops, a random split, the last epoch's weights tested, argmax over
+    every class: a tiny run trains and evaluates from last.pt alone."""
+    chips, subsets = world
+    body = train_section(
+        sampling="with_replacement", crop_ratio=[0.75, 4 / 3], crop_scale=[0.6, 1.0], val_split="random",
+        val_share=0.25, handover="last", plateau_patience=1, others_size="all",
+    )  # fmt: skip
+    body["protocols"]["id"][0]["epochs"] = 2
+    params = TrainParams.model_validate(body)
+    runs = tmp_path / "runs"
+    run_entry(params, shared_params, chips, subsets, ("id", "ssl4eo", "cdl", 4), runs)
+    record = json.loads((runs / "id-ssl4eo-cdl-k4" / "run.json").read_text())
+    assert len(record["phases"][0]["val_chips"]) == 1 and len(record["history"]) == 2
+    (runs / "id-ssl4eo-cdl-k4" / "best.pt").unlink()
+    evaluate = EvaluateParams(batch_size=8, checkpoint="last", argmax_over_ignore=True, out=tmp_path / "evals")
+    metrics = evaluate_entry(evaluate, params, shared_params, chips, subsets, runs, tmp_path / "evals" / "e")
+    assert metrics.filter(pl.col("metric") == "oa")["value"].is_between(0, 1).all()
+
+
+def test_argmax_over_ignore_may_predict_class_0() -> None:
+    """Ours never predicts `ignore`; the study's argmax over every class does where its logit is highest."""
+
+    class Logits:
+        def __call__(self, image: torch.Tensor) -> torch.Tensor:
+            logits = torch.zeros(1, 6, 1, 2)
+            logits[0, 0] = 5.0  # ignore wins both pixels
+            logits[0, 3, 0, 0] = 1.0
+            return logits
+
+        def predict_classes(self, image: torch.Tensor) -> torch.Tensor:
+            logits = self(image)
+            logits[:, 0] = float("-inf")
+            return logits.argmax(dim=1)
+
+    task = Logits()
+    assert predict(task, torch.zeros(1), over_ignore=True).tolist() == [[[0, 0]]]  # type: ignore[arg-type]
+    assert predict(task, torch.zeros(1)).tolist() == [[[3, 1]]]  # type: ignore[arg-type]
+
+
+def test_study_model_settings_train_and_evaluate_satlas_fpn(
+    world: tuple[Path, pl.DataFrame], shared_params: SharedParams, tmp_path: Path
+) -> None:
+    """The study's Satlas model (backbone, FPN, upsampling, two-conv head) with its frozen backbone's BatchNorm
+    left training: one tiny run of every study setting at once, evaluated from its checkpoint."""
+    chips, subsets = world
+    body = train_section(
+        sampling="with_replacement", crop_ratio=[0.75, 4 / 3], crop_scale=[0.6, 1.0], val_split="random",
+        val_share=0.25, handover="last", plateau_patience=1, others_size="all",
+    )  # fmt: skip
+    body["model"].update(satlas_architecture="satlas_fpn", frozen_batchnorm="train")
+    params = TrainParams.model_validate(body)
+    runs = tmp_path / "runs"
+    run_entry(params, shared_params, chips, subsets, ("ood+k", "satlas", "cdl", 2), runs)
+    record = json.loads((runs / "ood+k-satlas-cdl-k2" / "run.json").read_text())
+    assert record["registry_backbone"] == "satlas_fpn" and record["provenance"]["weights"] == "random"
+    assert record["frozen_batchnorm"] == "train"
+    assert record["settings"] == {
+        "handover": "last", "sampling": "with_replacement", "val_split": "random", "pixel_balance": "none",
+        "plateau_patience": 1,
+    }  # fmt: skip
+    evaluate = EvaluateParams(batch_size=8, checkpoint="last", argmax_over_ignore=True, out=tmp_path / "evals")
+    metrics = evaluate_entry(evaluate, params, shared_params, chips, subsets, runs, tmp_path / "evals" / "e")
+    assert set(metrics["test_source"]) == set(SOURCES)
+    assert metrics.filter(pl.col("metric") == "oa")["value"].is_between(0, 1).all()

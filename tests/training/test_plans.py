@@ -1,4 +1,4 @@
-"""Planning: the matrix entry's cells, the chips of each phase and the spatial validation hold-out."""
+"""Planning: the matrix entry's cells, each phase's chips (others' pools, pixel balance), the validation hold-out."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from curation.core.errors import ParamsError
 from training.config import TrainParams
-from training.plans import hold_out, plan_entry
+from training.plans import PhasePlan, balance_pixels, hold_out, others_of, plan_entry, random_hold_out
 
 from .conftest import train_section
 from .world import SOURCES
@@ -79,3 +79,98 @@ def test_hold_out_takes_whole_blocks_and_never_everything() -> None:
     assert hold_out(ids, manifest, share=0.0, block_m=5000.0, seed=0) == set()
     assert hold_out(ids[:2], manifest, share=0.9, block_m=1e6, seed=0) == set()  # one block would be all
     assert hold_out(ids, manifest, 0.25, 5000.0, 0) == held  # seeded
+
+
+def pool_tables() -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Five sources of 8 chips of 16 pixels: sets of 2 and 4 that are not nested, 2 test chips, class counts.
+
+    Chip n holds n // 2 ignore pixels and 8 `other` pixels if n is even, 4 if odd; nccm's chips hold 8 + n ignore
+    pixels, so nccm has the fewest labelled pixels.
+    """
+    rows, subsets = [], []
+    for source in ("cdl", "eurocrops", "nccm", "south_africa_crop_type", "agrifieldnet"):
+        for number in range(8):
+            chip_id = f"{source}_{number}"
+            ignore = min(16, 8 + number) if source == "nccm" else number // 2
+            other = min(16 - ignore, 8 - 4 * (number % 2))
+            rows.append(
+                {
+                    "chip_id": chip_id, "source": source, "lon": 15.0 + number * 0.025, "lat": 0.0,
+                    "height": 4, "width": 4, "px_ignore": ignore, "px_other": other,
+                }
+            )  # fmt: skip
+            if number < 2:
+                subsets.append((chip_id, source, "train", 2))
+            elif number < 6:
+                subsets.append((chip_id, source, "train", 4))
+            else:
+                subsets.append((chip_id, source, "test", 2))
+    return pl.DataFrame(rows), pl.DataFrame(subsets, schema=["chip_id", "source", "split", "size"], orient="row")
+
+
+FIVE = ("cdl", "eurocrops", "nccm", "south_africa_crop_type", "agrifieldnet")
+
+
+def ood_phase(**changes: object) -> tuple[TrainParams, PhasePlan]:
+    """The `ood` phase for the cdl target on the pool tables, under `train` params changed as given."""
+    manifest, subsets = pool_tables()
+    body = train_section(sizes=[2, 4], others_size="all", val_share=0.0)
+    body.update(changes)
+    params = TrainParams.model_validate(body)
+    (plan,) = plan_entry(params, FIVE, subsets, manifest, ("ood", "ssl4eo", "cdl", 0))
+    return params, plan.phases[0]
+
+
+def test_others_size_all_is_every_training_chip_and_never_a_test_chip() -> None:
+    """`all`: the union of a source's training sets (not nested here), without its test chips."""
+    _, phase = ood_phase()
+    chips = set(phase.train_ids)
+    assert chips == {f"{s}_{n}" for s in FIVE[1:] for n in range(6)}
+    assert not {c for c in chips if int(c.rsplit("_", 1)[1]) >= 6}  # test chips 6 and 7 of every source
+
+
+def test_others_are_per_target_and_checked_against_the_sources() -> None:
+    """`default` covers unlisted targets (the target itself left out); a named target has its own list."""
+    others = {"default": ["cdl", "eurocrops", "nccm", "south_africa_crop_type"], "nccm": ["agrifieldnet"]}
+    _, phase = ood_phase(others=others)
+    assert phase.sources == ("eurocrops", "nccm", "south_africa_crop_type")  # no agrifieldnet, no cdl
+    params = TrainParams.model_validate(train_section(others=others))
+    assert others_of(params, "nccm", FIVE) == ["agrifieldnet"]
+    assert others_of(params, "agrifieldnet", FIVE) == ["cdl", "eurocrops", "nccm", "south_africa_crop_type"]
+    typo = TrainParams.model_validate(train_section(others={"default": "all", "cdl": ["ncm"]}))
+    with pytest.raises(ParamsError, match=r"did you mean 'nccm'\?"):
+        others_of(typo, "eurocrops", FIVE)
+    alone = TrainParams.model_validate(train_section(others={"default": ["cdl"]}))
+    with pytest.raises(ParamsError, match=r"add `others.cdl`"):
+        others_of(alone, "cdl", FIVE)
+    for wrong, message in (({"cdl": ["nccm"]}, "give `default:`"), ({"default": "all", "cdl": ["cdl"]}, "itself")):
+        with pytest.raises(ValueError, match=message):
+            TrainParams.model_validate(train_section(others=wrong))
+
+
+def test_random_validation_split_is_seeded_share_of_the_whole_phase() -> None:
+    """`random`: floor(share x chips) of the phase's chips, pooled over its sources, the same for the same seed."""
+    _, phase = ood_phase(val_split="random", val_share=0.1)
+    assert len(phase.val_ids) == 2 and len(phase.train_ids) == 22  # floor(0.1 x 24), as random_bbox_assignment
+    assert not set(phase.val_ids) & set(phase.train_ids)
+    assert ood_phase(val_split="random", val_share=0.1)[1] == phase
+    assert random_hold_out([f"c{n}" for n in range(9)], 0.1, 0) == set()  # floor(0.9): no validation chip
+    assert random_hold_out(["a", "b", "c", "d"], 0.5, 1) == random_hold_out(["d", "c", "b", "a"], 0.5, 1)
+
+
+def test_study_pixel_balance_cuts_every_source_to_the_smallest_budget() -> None:
+    """The source with the fewest labelled pixels keeps its chips; each other one takes its chips with the fewest
+    ignore, then the fewest `other` pixels, until their labelled pixels reach that budget."""
+    others = {"default": ["eurocrops", "nccm", "south_africa_crop_type"]}
+    _, plain = ood_phase(others=others)
+    _, phase = ood_phase(others=others, pixel_balance="study")
+    nccm = [f"nccm_{n}" for n in range(6)]  # 8 + 7 + ... + 3 = 33 labelled pixels: the budget
+    assert [c for c in plain.train_ids if c.startswith("nccm")] == nccm
+    # chip 1 (16 labelled px, less `other` than chip 0), 0 (16), then 3 (15, less `other` than 2): 47 >= 33
+    picked = [f"{s}_{n}" for s in ("eurocrops", "south_africa_crop_type") for n in (0, 1, 3)]
+    assert sorted(phase.train_ids) == sorted([*picked, *nccm])
+    assert ood_phase(others=others, pixel_balance="study")[1] == phase  # seeded
+    manifest, _ = pool_tables()
+    groups = [(s, [f"{s}_{n}" for n in range(6)]) for s in ("eurocrops", "nccm")]
+    with pytest.raises(ParamsError, match="px_other"):
+        balance_pixels(groups, manifest.drop("px_other"), 0)

@@ -12,7 +12,11 @@ import pytest
 
 from curation.core.errors import ProblemsError
 from curation.core.failures import failures
+from curation.core.params import load_section
+from curation.core.reference import VS_REFERENCE_SCHEMA, read_reference
+from curation.core.registry import source_names
 from curation.core.result_schemas import TRANSFER_SCHEMA
+from training.config import ReportParams
 from training.report import main, run_report
 
 SOURCES = ("cdl", "eurocrops", "nccm")
@@ -86,8 +90,8 @@ def all_rows() -> list[dict[str, object]]:
     return [row for rows in fake_runs().values() for row in rows]
 
 
-def report(evals: Path, out: Path) -> dict[str, Any]:
-    return run_report(evals, out, heatmap_metric="miou", curve_metric="oa")
+def report(evals: Path, out: Path, reference: Path | None = None) -> dict[str, Any]:
+    return run_report(evals, out, heatmap_metric="miou", curve_metric="oa", reference=reference)
 
 
 def test_transfer_is_every_row_sorted(evals: Path, tmp_path: Path) -> None:
@@ -205,15 +209,18 @@ def test_unknown_plot_metric_names_the_param(evals: Path, tmp_path: Path) -> Non
 
 
 def test_same_inputs_same_bytes(evals: Path, tmp_path: Path) -> None:
-    report(evals, tmp_path / "a")
-    report(evals, tmp_path / "b")
+    reference = write_reference(tmp_path / "reference.csv", REFERENCE_ROWS)
+    report(evals, tmp_path / "a", reference)
+    report(evals, tmp_path / "b", reference)
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     assert [str(p) for p in files] == [
         "confusion.parquet",
         "plots/learning_curves.csv",
         "plots/transfer.csv",
+        "plots/vs_reference.csv",
         "summary.json",
         "transfer.parquet",
+        "vs_reference.parquet",
     ]
     for path in files:
         assert (tmp_path / "a" / path).read_bytes() == (tmp_path / "b" / path).read_bytes(), path
@@ -235,16 +242,19 @@ def test_entry_without_metrics_is_named(evals: Path, tmp_path: Path) -> None:
         report(evals, tmp_path / "metrics")
 
 
-def write_params(path: Path, evals: Path, out: Path) -> Path:
+def write_params(path: Path, evals: Path, out: Path, reference: Path | None = None) -> Path:
     text = f"evaluate:\n  out: {evals}\nreport:\n  out: {out}\n  heatmap_metric: miou\n  curve_metric: oa\n"
+    text += f"  reference: {'null' if reference is None else reference}\n"
     path.write_text(text, encoding="utf-8")
     return path
 
 
 def test_main_reads_its_params_section(evals: Path, tmp_path: Path) -> None:
-    main(["--params", str(write_params(tmp_path / "params.yaml", evals, tmp_path / "metrics"))])
+    reference = write_reference(tmp_path / "reference.csv", REFERENCE_ROWS)
+    main(["--params", str(write_params(tmp_path / "params.yaml", evals, tmp_path / "metrics", reference))])
     assert (tmp_path / "metrics" / "summary.json").is_file()
     assert (tmp_path / "metrics" / "plots" / "transfer.csv").is_file()
+    assert pl.read_parquet(tmp_path / "metrics" / "vs_reference.parquet").height == len(REFERENCE_ROWS)
 
 
 def test_main_prints_the_error_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -253,3 +263,152 @@ def test_main_prints_the_error_without_traceback(tmp_path: Path, capsys: pytest.
         main(["--params", str(params)])
     assert caught.value.code == 1
     assert "run `dvc repro evaluate`" in capsys.readouterr().err
+
+
+# The study's published table beside ours: `report.reference`.
+REFERENCE_HEADER = "protocol,backbone,target_source,k,metric,value_pct,origin"
+REFERENCE_ROWS = [  # protocol, backbone, target source, k, metric, percent, origin
+    ("ood", "ssl4eo", "cdl", 0, "oa", 74.51, "sheet"),
+    ("ood", "ssl4eo", "cdl", 0, "oa", 70.0, "plot"),  # the same cell from another of the study's files
+    ("id", "ssl4eo", "nccm", 4, "miou", 30.25, "sheet"),
+    ("id", "imagenet", "cdl", 20, "oa", 12.5, "sheet"),
+    ("ood", "ssl4eo", "eurocrops", 0, "oa", 61.48, "sheet"),  # ours is NaN: no number beside theirs
+    ("id", "ssl4eo", "nccm", 10, "miou", 40.0, "sheet"),  # we ran no k = 10
+    ("ood+k", "ssl4eo", "cdl", 10, "f1_macro", 20.0, "sheet"),  # nor ood+k
+    ("id", "ssl4eo", "nccm", 4, "aa_study", 10.0, "sheet"),  # nor that metric
+]
+
+
+def write_reference(path: Path, rows: list[tuple[object, ...]], header: str = REFERENCE_HEADER) -> Path:
+    path.write_text("\n".join([header, *(",".join(str(v) for v in row) for row in rows)]) + "\n", encoding="utf-8")
+    return path
+
+
+def nan_entries() -> dict[str, list[dict[str, object]]]:
+    entries = fake_runs()
+    for row in entries["all_ssl4eo_all_all"]:
+        if row["run_id"] == "ood-ssl4eo-eurocrops-k0" and row["test_source"] == "eurocrops" and row["metric"] == "oa":
+            row["value"] = math.nan
+    return entries
+
+
+def own_value(rows: list[dict[str, object]], run_id: str, test: str, metric: str) -> float:
+    (value,) = [r["value"] for r in rows if (r["run_id"], r["test_source"], r["metric"]) == (run_id, test, metric)]
+    return float(value)  # type: ignore[arg-type]
+
+
+def test_reference_table_sets_theirs_beside_ours_in_percent(tmp_path: Path) -> None:
+    entries = nan_entries()
+    evals = write_evals(tmp_path / "evals", entries)
+    report(evals, tmp_path / "metrics", write_reference(tmp_path / "reference.csv", REFERENCE_ROWS))
+    table = pl.read_parquet(tmp_path / "metrics" / "vs_reference.parquet")
+    assert failures(table, VS_REFERENCE_SCHEMA) == []
+    keys = ["protocol", "backbone", "target_source", "k", "metric", "origin"]
+    assert table.columns == [*keys, "theirs_pct", "ours_pct", "difference_pct", "runs", "crosswalk_set", "weights"]
+    assert table.height == len(REFERENCE_ROWS)  # one row per published number, ours or not
+    assert table.select(keys).rows() == sorted((p, b, t, k, m, o) for p, b, t, k, m, _, o in REFERENCE_ROWS)
+    rows = [row for part in entries.values() for row in part]
+    by_key = {tuple(r[c] for c in keys): r for r in table.iter_rows(named=True)}
+    expected = {
+        ("ood", "ssl4eo", "cdl", 0, "oa", "sheet"): (74.51, own_value(rows, "ood-ssl4eo-cdl-k0", "cdl", "oa")),
+        ("ood", "ssl4eo", "cdl", 0, "oa", "plot"): (70.0, own_value(rows, "ood-ssl4eo-cdl-k0", "cdl", "oa")),
+        ("id", "ssl4eo", "nccm", 4, "miou", "sheet"): (30.25, own_value(rows, "id-ssl4eo-nccm-k4", "nccm", "miou")),
+        ("id", "imagenet", "cdl", 20, "oa", "sheet"): (12.5, own_value(rows, "id-imagenet-cdl-k20", "cdl", "oa")),
+    }
+    for key, (theirs, fraction) in expected.items():
+        row = by_key[key]
+        assert row["theirs_pct"] == theirs and row["runs"] == 1
+        assert row["ours_pct"] == pytest.approx(100 * fraction, abs=1e-6)  # our fractions, in percent
+        assert row["difference_pct"] == pytest.approx(100 * fraction - theirs, abs=1e-6)
+        assert row["crosswalk_set"] == "toolkit"
+    assert by_key[("id", "imagenet", "cdl", 20, "oa", "sheet")]["weights"] == "random"
+    nan = by_key[("ood", "ssl4eo", "eurocrops", 0, "oa", "sheet")]
+    assert (nan["ours_pct"], nan["difference_pct"], nan["runs"]) == (None, None, 1)  # a run, but no number
+    for key in [("id", "ssl4eo", "nccm", 10, "miou"), ("ood+k", "ssl4eo", "cdl", 10, "f1_macro")]:
+        row = by_key[(*key, "sheet")]
+        assert (row["ours_pct"], row["difference_pct"], row["runs"], row["weights"]) == (None, None, 0, None)
+    assert by_key[("id", "ssl4eo", "nccm", 4, "aa_study", "sheet")]["ours_pct"] is None
+
+    plot = pl.read_csv(tmp_path / "metrics" / "plots" / "vs_reference.csv")
+    assert plot.columns == ["cell", "backbone", "metric", "origin", "theirs_pct", "ours_pct", "difference_pct"]
+    assert plot.height == 4 and "ood k=0 cdl" in plot["cell"].to_list()  # the cells we ran, with a number
+
+
+def test_without_a_reference_the_comparison_is_written_empty(evals: Path, tmp_path: Path) -> None:
+    report(evals, tmp_path / "metrics")
+    table = pl.read_parquet(tmp_path / "metrics" / "vs_reference.parquet")
+    assert table.is_empty() and table.columns == list(VS_REFERENCE_SCHEMA.columns)
+    assert failures(table, VS_REFERENCE_SCHEMA) == []
+    plot = (tmp_path / "metrics" / "plots" / "vs_reference.csv").read_text()
+    assert plot == "cell,backbone,metric,origin,theirs_pct,ours_pct,difference_pct\n"
+
+
+def test_a_bad_reference_is_one_error_naming_lines_rules_and_fixes(evals: Path, tmp_path: Path) -> None:
+    rows = [
+        ("OOD", "ssl4eo", "cdl", 0, "oa", 50, "sheet"),  # line 2: protocol
+        ("id", "ssl4eo", "usa", 10, "kappa", 50, "sheet"),  # line 3: source and metric
+        ("id", "ssl4eo", "cdl", 10, "oa", 0.5, "sheet"),  # line 4: fine (a fraction is a small percent)
+        ("id", "ssl4eo", "cdl", 10, "oa", 150, "sheet"),  # line 5: percent, and line 4's cell again
+        ("ood", "ssl4eo", "cdl", 10, "oa", 50, "sheet"),  # line 6: ood with target chips
+    ]
+    bad = write_reference(tmp_path / "reference.csv", rows)
+    with pytest.raises(ProblemsError) as caught:
+        report(evals, tmp_path / "metrics", bad)
+    message = str(caught.value)
+    assert "the reference results break the reference results schema (7 problems)" in message
+    for line, text in [
+        (2, "known protocol: column 'protocol' value 'OOD'. Fix: use one of: id, ood, ood+k"),
+        (3, "known target_source: column 'target_source' value 'usa'. Fix: use one of: cdl,"),
+        (3, "known metric: column 'metric' value 'kappa'. Fix: use one of: oa, aa, aa_study, miou, f1_macro"),
+        (5, "a number in [0, 100] (percent): column 'value_pct' value '150'. Fix: write the value in percent"),
+        (5, "unique (protocol, backbone, target_source, k, metric, origin): id ssl4eo cdl k=10 oa (sheet) is listed"),
+        (6, "k = 0 exactly for ood: ood ssl4eo cdl k=10 oa (sheet). Fix: ood trains on no target chip"),
+    ]:
+        assert f"{bad}:{line}: {text}" in message, (line, text)
+    assert not (tmp_path / "metrics").exists()  # checked before anything is written
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (
+            "protocol,backbone,target,k,metric,value,origin",
+            "header is protocol,backbone,target,k,metric,value,origin (missing ['target_source', 'value_pct'], "
+            "unknown ['target', 'value']). Fix: use the header protocol,backbone,target_source,k,metric,value_pct,",
+        ),
+        ("backbone,protocol,target_source,k,metric,value_pct,origin", "(out of order)"),
+    ],
+)
+def test_a_reference_with_other_columns_names_the_header(
+    evals: Path, tmp_path: Path, header: str, expected: str
+) -> None:
+    bad = write_reference(tmp_path / "reference.csv", [], header=header)
+    with pytest.raises(ProblemsError, match="cannot read the reference results") as caught:
+        report(evals, tmp_path / "metrics", bad)
+    assert f"{bad}: reference columns: " in str(caught.value) and expected in str(caught.value)
+
+
+def test_a_missing_reference_names_the_param(evals: Path, tmp_path: Path) -> None:
+    with pytest.raises(ProblemsError, match=r"no such file \(params report\.reference\).*set it to null"):
+        report(evals, tmp_path / "metrics", tmp_path / "none.csv")
+
+
+def test_the_studys_table_is_committed_and_reads(tmp_path: Path) -> None:
+    """params.yaml points at the project's copy of the study's table (identical to ../shared's, where present)."""
+    root = Path(__file__).resolve().parents[2]
+    params = load_section(ReportParams, root / "params.yaml")
+    assert params.reference == Path("reference/study_results_v1.csv")
+    path = root / params.reference
+    shared = root.parent / "shared" / "reference" / "study-results" / "study_results_v1.csv"
+    if shared.is_file():
+        assert path.read_bytes() == shared.read_bytes()
+    table = read_reference(path, source_names())
+    assert table.height == 203 and table["backbone"].unique().to_list() == ["ssl4eo"]
+    assert set(table["metric"]) == {"oa", "aa_study", "miou", "f1_macro"}
+    cells = table.group_by("protocol").agg(pl.col("k").unique().sort())
+    assert dict(cells.iter_rows()) == {
+        "id": [10, 100, 900],
+        "ood": [0],
+        "ood+k": [10, 100, 900],
+    }
+    assert table["target_source"].n_unique() == 6 and table["value_pct"].is_between(0, 100).all()

@@ -36,7 +36,9 @@ def empty_torch_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
 
 
-def make_task(weights_dir: Path | None, frozen: bool = True, allow_random_init: bool = False) -> CropTask:
+def make_task(
+    weights_dir: Path | None, frozen: bool = True, allow_random_init: bool = False, batchnorm: str = "eval"
+) -> CropTask:
     """A small-decoder U-Net on the SSL4EO backbone reading chips in FILE_BANDS order."""
     return CropTask(
         backbone_spec=get_backbone("ssl4eo"),
@@ -44,6 +46,7 @@ def make_task(weights_dir: Path | None, frozen: bool = True, allow_random_init: 
         num_classes=CLASSES,
         decoder_channels=(16, 16, 16, 16, 16),
         frozen_encoder=frozen,
+        frozen_batchnorm=batchnorm,  # type: ignore[arg-type]
         weights_dir=weights_dir,
         allow_random_init=allow_random_init,
     )
@@ -105,6 +108,26 @@ def test_frozen_encoder_does_not_move(weights: dict[str, Path]) -> None:
     with torch.no_grad():
         task(batch(1)["image"])
     assert not torch.equal(task.model.encoder.bn1.running_mean, encoder_before["bn1.running_mean"])
+
+
+def test_study_batchnorm_keeps_training_in_a_frozen_encoder(weights: dict[str, Path]) -> None:
+    """frozen_batchnorm=train (the study's): no gradients, weights unchanged, but BatchNorm statistics drift."""
+    task = make_task(weights["a"], batchnorm="train")
+    assert task.hparams["frozen_batchnorm"] == "train"
+    task.train()
+    assert task.model.encoder.training and task.model.encoder.bn1.training
+    assert not any(p.requires_grad for p in task.model.encoder.parameters())
+    before = snapshot(task.model.encoder)
+    one_step(task, batch(0))
+    after = task.model.encoder.state_dict()
+    assert torch.equal(after["conv1.weight"], before["conv1.weight"])
+    assert torch.equal(after["bn1.weight"], before["bn1.weight"])
+    assert not torch.equal(after["bn1.running_mean"], before["bn1.running_mean"])
+    assert after["bn1.num_batches_tracked"].item() == 101
+    assert all(p.grad is None for p in task.model.encoder.parameters())
+    task.eval()
+    assert not any(m.training for m in task.model.encoder.modules())  # evaluation uses the drifted statistics
+    assert "encoder.bn1.running_mean" in task.trainable_state() and "encoder.conv1.weight" not in task.trainable_state()
 
 
 def test_unfrozen_encoder_moves(weights: dict[str, Path]) -> None:

@@ -11,8 +11,11 @@ import segmentation_models_pytorch as smp
 import torch
 import torchvision.models
 
-from training.backbones import BACKBONES, Backbone
+import training.weights as weights_module
+from training.backbones import BACKBONES, RANDOM, Backbone
+from training.satlas_model import SatlasFPN, load_satlas
 from training.weights import (
+    Loader,
     Provenance,
     WeightsError,
     adapt_first_conv,
@@ -20,11 +23,13 @@ from training.weights import (
     find_weights,
     hub_checkpoints,
     init_encoder,
+    load_encoder,
     missing_weights_error,
     tensor_digest,
 )
 
 from .fakes import fake_resnet50_state, one_thread  # noqa: F401 - one_thread is an autouse fixture
+from .test_satlas_model import fake_satlas_state
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +106,8 @@ def test_loads_pretrained_from_hub_cache(
     link(files[name], hub)
     encoder = encoder_of(backbone)
     provenance = init_encoder(encoder, backbone, weights_dir=None, allow_random_init=False)
-    assert provenance == Provenance("pretrained", backbone.weights, backbone.file_name, sha256(files[name]))
+    digest = sha256(files[name])
+    assert provenance == Provenance("pretrained", backbone.weights, backbone.file_name, digest)
     loaded = encoder.state_dict()
     expected = {key: value for key, value in states[name].items() if not key.startswith("fc.")}
     assert set(loaded) == set(expected)
@@ -169,6 +175,16 @@ def test_weights_dir_wins_over_hub(tmp_path: Path, hub: Path, files: dict[str, P
     assert find_weights(BACKBONES["satlas"], configured) is None
 
 
+def test_file_name_drops_the_url_query(hub: Path) -> None:
+    """SatlasPretrain's URL ends in `?download=true`: the file is looked up under the path's basename."""
+    backbone = BACKBONES["satlas_fpn"]
+    assert str(backbone.url).endswith("sentinel2_resnet50_si_ms.pth?download=true")
+    assert backbone.file_name == "sentinel2_resnet50_si_ms.pth"
+    assert find_weights(backbone, None) is None
+    (hub / backbone.file_name).write_bytes(b"")
+    assert find_weights(backbone, None) == hub / "sentinel2_resnet50_si_ms.pth"
+
+
 def test_missing_file_names_file_folders_and_fix(tmp_path: Path, hub: Path) -> None:
     """No file anywhere: the error names the file, every folder searched, the URL and allow_random_init."""
     backbone = BACKBONES["satlas"]
@@ -176,7 +192,7 @@ def test_missing_file_names_file_folders_and_fix(tmp_path: Path, hub: Path) -> N
     with pytest.raises(WeightsError, match="no weights for backbone 'satlas'") as caught:
         init_encoder(torch.nn.Conv2d(9, 2, 1), backbone, configured, allow_random_init=False)
     message = str(caught.value)
-    for part in (backbone.file_name, str(configured), str(hub), backbone.url, "allow_random_init"):
+    for part in (backbone.file_name, str(configured), str(hub), str(backbone.url), "allow_random_init"):
         assert part in message, part
     assert f"not found in {configured} or {hub}" in message
     assert f"into {configured}," in message  # where to put it: the configured folder first
@@ -191,6 +207,79 @@ def test_random_init_when_allowed(hub: Path) -> None:
     provenance = init_encoder(encoder, backbone, None, allow_random_init=True)
     assert provenance == Provenance("random", backbone.weights, None, None)
     assert provenance.as_dict() == {"weights": "random", "enum": backbone.weights, "file": None, "sha256": None}
+    assert tensor_digest(encoder) == before
+
+
+def fake_file_state(backbone: Backbone) -> dict[str, torch.Tensor]:
+    """A state dict with the key layout of the entry's weight file, seeded by the entry's name."""
+    seed = sum(backbone.name.encode())
+    if backbone.architecture == "satlas_fpn":
+        return fake_satlas_state(seed)
+    assert backbone.pretrained_channels is not None
+    return fake_resnet50_state(backbone.pretrained_channels, seed)
+
+
+def model_of(backbone: Backbone) -> tuple[torch.nn.Module, Loader]:
+    """What the entry's weight file fills and the loader that fills it, as CropTask.configure_models picks them."""
+    if backbone.architecture == "satlas_fpn":
+        return SatlasFPN(backbone.in_channels, 6), load_satlas
+    return encoder_of(backbone), load_encoder
+
+
+@pytest.mark.parametrize("where", ["hub", "weights_dir"])
+@pytest.mark.parametrize("name", [name for name, b in BACKBONES.items() if b.pretrained])
+def test_every_entry_loads_offline(name: str, where: str, hub: Path, tmp_path: Path) -> None:
+    """Each registry entry: a file with its keys under its name, in either folder, fills its model with no network."""
+    backbone = BACKBONES[name]
+    state = fake_file_state(backbone)
+    folder = hub if where == "hub" else tmp_path / "weights"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / backbone.file_name
+    torch.save(state, path)
+    model, load = model_of(backbone)
+    weights_dir = None if where == "hub" else folder
+    provenance = init_encoder(model, backbone, weights_dir, allow_random_init=False, load=load)
+    assert provenance == Provenance("pretrained", backbone.weights, backbone.file_name, sha256(path))
+    assert backbone.licence is not None  # what a result row of this file will name (the registry's, by entry)
+    if backbone.architecture == "unet":
+        loaded = model.state_dict()
+        assert set(loaded) == {key for key in state if not key.startswith("fc.")}
+        assert torch.equal(loaded["layer4.2.conv3.weight"], state["layer4.2.conv3.weight"])
+        conv1 = adapt_first_conv(state["conv1.weight"], backbone.in_channels)
+        assert torch.equal(loaded["conv1.weight"], conv1)
+    else:
+        loaded = model.state_dict()  # the file's `backbone.` is SatlasFPN's `encoder.`
+        assert torch.equal(loaded["encoder.resnet.conv1.weight"], state["backbone.resnet.conv1.weight"])
+
+
+@pytest.mark.parametrize("name", [name for name, b in BACKBONES.items() if b.pretrained])
+def test_every_entry_names_its_missing_file(name: str, hub: Path) -> None:
+    """Each entry's missing file is a named error, unless the run allows random init (then recorded as random)."""
+    backbone = BACKBONES[name]
+    model, load = model_of(backbone)
+    with pytest.raises(WeightsError, match=f"no weights for backbone {name!r}") as caught:
+        init_encoder(model, backbone, None, allow_random_init=False, load=load)
+    assert backbone.file_name in str(caught.value)
+    provenance = init_encoder(model, backbone, None, allow_random_init=True, load=load)
+    assert provenance == Provenance("random", backbone.weights, None, None)
+
+
+def test_scratch_never_looks_for_a_file(hub: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`scratch`: random init by design, with allow_random_init off, no lookup, and a file of any name ignored."""
+    backbone = BACKBONES["scratch"]
+    for entry in BACKBONES.values():  # every other entry's file is there: none of them is scratch's
+        if entry.pretrained:
+            (hub / entry.file_name).write_bytes(b"")
+
+    def no_lookup(*args: object) -> None:
+        raise AssertionError("scratch must not look for a weight file")
+
+    monkeypatch.setattr(weights_module, "find_weights", no_lookup)
+    encoder = encoder_of(backbone)
+    before = tensor_digest(encoder)
+    provenance = init_encoder(encoder, backbone, hub, allow_random_init=False)
+    assert provenance == Provenance("random", RANDOM, None, None)
+    assert provenance.as_dict()["weights"] == "random" and provenance.as_dict()["enum"] == "random"
     assert tensor_digest(encoder) == before
 
 

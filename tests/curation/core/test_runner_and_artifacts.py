@@ -71,7 +71,7 @@ def test_the_catalogue_names_every_path_from_params_and_who_writes_it(tmp_path: 
     params.write_text(yaml.safe_dump(raw), encoding="utf-8")
     paths = Artifacts.of_project(tmp_path)
     assert paths.manifest.path == tmp_path / "elsewhere" / "chips" / MANIFEST and paths.manifest.stage == "chips"
-    assert paths.raw_root == tmp_path / "data" / "raw" == paths.demo_world.path  # one value, the YAML anchor
+    assert paths.raw_root == tmp_path / "data" / "demo" == paths.demo_world.path  # one value, the YAML anchor
     assert paths.evals.path == tmp_path / "evals" and paths.metrics.stage == "report"
     assert paths.chips_report.path == tmp_path / "reports" / "chips.json"
     del raw["subsets"]["report"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from curation.core.io import stage_output
+from curation.core.outputs import OWNER_MARKER
 
 
 def leftovers(parent: Path) -> list[str]:
@@ -16,12 +17,12 @@ def leftovers(parent: Path) -> list[str]:
 
 def test_a_successful_block_replaces_the_output_whole(tmp_path: Path) -> None:
     out = tmp_path / "chips"
-    out.mkdir()
-    (out / "stale.tif").write_text("old run")
+    with stage_output(out) as tmp:
+        (tmp / "stale.tif").write_text("old run")
     with stage_output(out) as tmp:
         assert tmp.parent == tmp_path and tmp != out and not any(tmp.iterdir())
         (tmp / "manifest.parquet").write_text("new run")
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.parquet"]  # nothing of the old output survives
+    assert sorted(p.name for p in out.iterdir()) == [OWNER_MARKER, "manifest.parquet"]  # nothing old survives
     assert leftovers(tmp_path) == []
     umask = os.umask(0)
     os.umask(umask)
@@ -30,8 +31,8 @@ def test_a_successful_block_replaces_the_output_whole(tmp_path: Path) -> None:
 
 def test_a_failing_block_leaves_the_previous_output_untouched(tmp_path: Path) -> None:
     out = tmp_path / "subsets"
-    out.mkdir()
-    (out / "subsets.parquet").write_text("previous")
+    with stage_output(out) as tmp:
+        (tmp / "subsets.parquet").write_text("previous")
     with pytest.raises(RuntimeError, match="half way"), stage_output(out) as tmp:
         (tmp / "subsets.parquet").write_text("partial")
         raise RuntimeError("half way")
@@ -41,8 +42,8 @@ def test_a_failing_block_leaves_the_previous_output_untouched(tmp_path: Path) ->
 
 def test_a_failing_swap_restores_the_previous_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "validation"
-    out.mkdir()
-    (out / "summary.json").write_text("previous")
+    with stage_output(out) as tmp:
+        (tmp / "summary.json").write_text("previous")
     real_rename = Path.rename
 
     def rename(self: Path, target: Path) -> Path:
