@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from curation.core.artifacts import FAILURES, HISTOGRAMS, TRANSFER, VALIDATION_SUMMARY, Artifact
+from curation.core.artifacts import COMPARISONS, FAILURES, HISTOGRAMS, INTERVALS, TRANSFER, VALIDATION_SUMMARY, Artifact
 from curation.core.artifacts import Artifacts as Catalogue
 from curation.core.io import DEMO_MARKER, demo_marker
 from curation.core.params import load_named, load_section
@@ -104,6 +104,14 @@ class Artifacts:
     def transfer(self) -> tuple[Path, str]:
         """The tidy transfer table."""
         return _pair(self.catalogue.metrics_file(TRANSFER))
+
+    def intervals(self) -> tuple[Path, str]:
+        """Mean, standard deviation and bootstrap interval per cell, over seeds and test chips."""
+        return _pair(self.catalogue.metrics_file(INTERVALS))
+
+    def comparisons(self) -> tuple[Path, str]:
+        """The study's comparisons, paired, with intervals of the difference and p-values."""
+        return _pair(self.catalogue.metrics_file(COMPARISONS))
 
     @property
     def validation(self) -> Path:

@@ -104,3 +104,25 @@ def class_recall(frame: pl.DataFrame, colors: dict[str, str], order: Sequence[st
         .properties(width=110)
     )
     return chart
+
+
+def interval_bars(frame: pl.DataFrame, metric: str, title: str) -> alt.LayerChart:
+    """Mean over seeds with its bootstrap interval, per target source and backbone (error bars)."""
+    data = alt.Chart(frame.to_pandas(), title=title)
+    x = alt.X("target_source:N", title="target source (its own test set)")
+    offset = alt.XOffset("backbone:N")
+    tooltip = [
+        "target_source", "backbone", "seeds",
+        alt.Tooltip("mean:Q", format=".3f"),
+        alt.Tooltip("ci_low:Q", format=".3f"),
+        alt.Tooltip("ci_high:Q", format=".3f"),
+    ]  # fmt: skip
+    bars = data.mark_errorbar(ticks=True).encode(
+        x=x, xOffset=offset, y=alt.Y("ci_low:Q", title=metric, scale=alt.Scale(domain=[0, 1])), y2="ci_high:Q",
+        color=alt.Color("backbone:N"), tooltip=tooltip,
+    )  # fmt: skip
+    points = data.mark_point(filled=True, size=60).encode(
+        x=x, xOffset=offset, y="mean:Q", color=alt.Color("backbone:N"), tooltip=tooltip
+    )
+    chart: alt.LayerChart = bars + points
+    return chart

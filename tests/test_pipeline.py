@@ -14,7 +14,7 @@ from curation.core.legends import load_set
 from curation.core.registry import demo_sources
 from curation.core.result_schemas import TRANSFER_SCHEMA
 from curation.core.schemas import class_column, manifest_schema, subsets_schema
-from tests.tiny_project import ROOT, TinyProject, run
+from tests.tiny_project import ROOT, TINY_SEEDS, TinyProject, run
 from training.backbones import MATRIX_BACKBONES
 
 STAGES = ("crosswalks", "demo", "validate", "chips", "subsets")
@@ -103,10 +103,11 @@ def test_training_writes_the_transfer_table_with_every_backbone(project: tuple[P
     assert set(transfer["protocol"]) == {"id", "ood", "ood+k", "pretrain-finetune"}
     assert set(transfer["test_source"]) == set(demo_sources())
     assert set(transfer["weights"]) == {"random"}  # the demo has no weight files and allows random init
-    runs = transfer.select("run_id", "protocol", "k").unique()
-    backbones = len(MATRIX_BACKBONES)
-    assert runs.filter(pl.col("protocol") == "ood")["k"].to_list() == [0] * backbones
-    assert len(runs) == 4 * backbones  # 4 protocols x every backbone, one target source, k = 4 (ood: 0)
+    runs = transfer.select("run_id", "protocol", "k", "seed").unique()
+    models = len(MATRIX_BACKBONES) * len(TINY_SEEDS)
+    assert runs.filter(pl.col("protocol") == "ood")["k"].to_list() == [0] * models
+    assert len(runs) == 4 * models  # 4 protocols x every backbone x seed, one target source, k = 4 (ood: 0)
+    assert sorted(set(runs["seed"])) == list(TINY_SEEDS)
     for run_id in runs["run_id"]:
         entry = root / "runs" / "all_all_cdl_all" / run_id
         assert (entry / "best.pt").is_file() and (entry / "last.pt").is_file()

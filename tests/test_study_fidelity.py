@@ -25,6 +25,7 @@ CORRECTIONS = {  # param path: (the study's value, ours)
     "train.handover": ("last", "best"),
     "train.model.frozen_batchnorm": ("train", "eval"),
     "train.plateau_patience": (1, 10),
+    "train.seeds": ([0], [0, 1, 2]),
     "train.sampling": ("with_replacement", "permutation"),
     "train.val_split": ("random", "blocks"),
     "evaluate.checkpoint": ("last", "best"),

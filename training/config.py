@@ -74,7 +74,8 @@ class TrainParams(Section):
     """The `train` stage: fine-tune the registry's backbones under the protocols, one run per matrix cell."""
 
     section: ClassVar[str] = "train"
-    seed: int
+    seed: int  # the data side: validation hold-out and pixel balance, the same for every repeat of a run
+    seeds: tuple[int, ...]  # every run is trained once per seed (new layers' init, batch order, crops)
     matrix: MatrixParams
     sizes: tuple[int, ...]  # k: target chips, each one of subsets.train_sizes (protocols without target: k = 0)
     others_size: Annotated[int, Field(ge=1)] | Literal["all"]  # every other source's set of this size, or `all`
@@ -100,6 +101,15 @@ class TrainParams(Section):
     devices: int = Field(ge=1)  # more than one: DDP through Lightning
     threads: int = Field(ge=0)  # CPU threads for torch (0: torch's default)
     out: Path  # runs/<entry>/<run_id>/
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or len(set(value)) != len(value):
+            raise ValueError("list distinct seeds, e.g. [0] or [0, 1, 2]: each repeats every run")
+        if any(seed < 0 for seed in value):
+            raise ValueError("seeds are non-negative integers")
+        return value
 
     @field_validator("sizes")
     @classmethod
@@ -173,6 +183,14 @@ class EvaluateParams(Section):
     out: Path  # evals/<entry>/{metrics,confusion}.parquet
 
 
+class BootstrapParams(Part):
+    """The report's bootstrap: replicates of the test chips (and of the seeds), and the interval's level."""
+
+    resamples: int = Field(ge=100)
+    level: float = Field(gt=0, lt=1)
+    seed: int = Field(ge=0)
+
+
 @register
 class ReportParams(Section):
     """The `report` stage: one tidy transfer table and the DVC metrics and plots derived from it."""
@@ -184,3 +202,4 @@ class ReportParams(Section):
     # a table of published numbers to set beside ours (`protocol, backbone, target_source, k, metric, value_pct,
     # origin`, percent): reference/study_results_v1.csv is the study's; null: none (dvc.yaml depends on the file)
     reference: Path | None
+    bootstrap: BootstrapParams

@@ -1,7 +1,9 @@
 """The `evaluate` stage: every model of one matrix entry on every source's whole test set.
 
 Confusion matrices are accumulated over each test set and scored once (training.metrics). Writes
-`<evaluate.out>/<entry>/metrics.parquet` (tidy: run, test source, metric, value, provenance) and `confusion.parquet`.
+`<evaluate.out>/<entry>/metrics.parquet` (tidy: run, seed, test source, metric, value, provenance),
+`confusion.parquet` and `chip_confusion.parquet` (every test chip's own counts, which the report's bootstrap
+resamples).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import polars as pl
 import torch
 
-from curation.core.artifacts import CONFUSION, EVAL_INDEX, EVAL_METRICS, MANIFEST, RUN_RECORD, Artifacts
+from curation.core.artifacts import CHIP_CONFUSION, CONFUSION, EVAL_INDEX, EVAL_METRICS, MANIFEST, RUN_RECORD, Artifacts
 from curation.core.errors import Problem, ProblemsError
 from curation.core.io import atomic_write_json, atomic_write_parquet
 from curation.core.legends import taxonomy_of
@@ -24,11 +26,21 @@ from curation.core.shared import SharedParams
 from training.config import EvaluateParams, TrainParams
 from training.data import ChipBank, load_bank
 from training.factory import device_of, task_factory
-from training.metrics import confusion_matrix, confusion_rows, scores
+from training.metrics import chip_confusions, confusion_rows, scores
 from training.plans import entry_name
 from training.task import RETRAIN, CropTask, quiet_lightning
 
-RECORD_KEYS = ("run_id", "protocol", "backbone", "target_source", "train_sources", "k", "crosswalk_set", "provenance")
+RECORD_KEYS = (
+    "run_id", "protocol", "backbone", "target_source", "train_sources", "k", "seed", "crosswalk_set", "provenance"
+)  # fmt: skip
+CHIP_CONFUSION_COLUMNS = {
+    "run_id": pl.String,
+    "test_source": pl.String,
+    "chip_id": pl.String,
+    "target_class": pl.String,
+    "predicted_class": pl.String,
+    "pixels": pl.Int64,
+}
 
 
 class MissingRunsError(ProblemsError):
@@ -37,11 +49,7 @@ class MissingRunsError(ProblemsError):
 
 def class_names(legends_dir: Path) -> list[str]:
     """Names by class id (ids the taxonomy skips get a placeholder, so the list indexes by id)."""
-    taxonomy = taxonomy_of(legends_dir)
-    names = [f"class_{i}" for i in range(taxonomy.size)]
-    for class_id, name in zip(taxonomy.ids, taxonomy.names, strict=True):
-        names[class_id] = name
-    return names
+    return taxonomy_of(legends_dir).names_by_id
 
 
 def predict(task: CropTask, image: torch.Tensor, over_ignore: bool = False) -> torch.Tensor:
@@ -65,20 +73,31 @@ def confusions(
     num_classes: int,
     over_ignore: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """One confusion matrix per test set, from one batched pass over all test chips (summed on the device)."""
+    """Per test set, one confusion matrix per chip ([n, K, K], in `test_rows` order), from one batched pass.
+
+    A test set's confusion matrix is their sum; the report's bootstrap resamples the chips.
+    """
     task.eval()
     names = list(test_rows)
     rows = torch.cat([test_rows[name] for name in names])
-    owner = torch.cat([torch.full((len(test_rows[n]),), i, device=rows.device) for i, n in enumerate(names)])
-    total = torch.zeros(len(names), num_classes, num_classes, dtype=torch.long, device=bank.device)
+    per_chip = torch.zeros(len(rows), num_classes, num_classes, dtype=torch.long, device=bank.device)
     for start in range(0, len(rows), batch_size):
         batch = bank.gather(rows[start : start + batch_size])
         predicted = predict(task, batch["image"], over_ignore)
-        chunk = owner[start : start + batch_size]
-        for index in sorted(set(chunk.tolist())):
-            keep = chunk == index
-            total[index] += confusion_matrix(predicted[keep], batch["mask"][keep], num_classes)
-    return {name: total[i].cpu() for i, name in enumerate(names)}
+        per_chip[start : start + len(predicted)] = chip_confusions(predicted, batch["mask"], num_classes)
+    sizes = [len(test_rows[name]) for name in names]
+    return {name: part.cpu() for name, part in zip(names, torch.split(per_chip, sizes), strict=True)}
+
+
+def chip_rows(
+    run_id: str, source: str, chip_ids: list[str], per_chip: torch.Tensor, names: list[str]
+) -> list[dict[str, Any]]:
+    """Tidy rows of every chip's non-zero confusion cells (the `chip_confusion` table)."""
+    rows = []
+    for chip_id, matrix in zip(chip_ids, per_chip, strict=True):
+        head = {"run_id": run_id, "test_source": source, "chip_id": chip_id}
+        rows += [{**head, **cell} for cell in confusion_rows(matrix, names)]
+    return rows
 
 
 def run_folders(runs: Path) -> list[Path]:
@@ -134,21 +153,25 @@ def evaluate_entry(
     tests = subsets.filter(pl.col("split") == "test").sort("source", "chip_id")
     device = device_of(train.accelerator)
     bank = load_bank(chips_root, manifest, tests["chip_id"].to_list()).to(device)
-    test_rows = {
-        source: bank.index(tests.filter(pl.col("source") == source)["chip_id"].to_list())
+    test_ids = {
+        source: tests.filter(pl.col("source") == source)["chip_id"].to_list()
         for source in sorted(tests["source"].unique().to_list())
     }
+    test_rows = {source: bank.index(ids) for source, ids in test_ids.items()}
     build = task_factory(train, shared, len(names))
     metric_rows: list[dict[str, Any]] = []
     cells: list[dict[str, Any]] = []
+    chip_cells: list[dict[str, Any]] = []
     for folder in run_folders(runs):
         record = read_record(folder, retrain)
-        torch.manual_seed(train.seed)  # rebuilds the frozen encoder the run trained on (digest-checked)
+        torch.manual_seed(record["seed"])  # rebuilds the frozen encoder the run trained on (digest-checked)
         task = build(record["backbone"]).to(device)
         task.load_checkpoint(folder / f"{params.checkpoint}.pt", retrain)
         provenance = record["provenance"]
-        matrices = confusions(task, bank, test_rows, params.batch_size, len(names), params.argmax_over_ignore)
-        for source, confusion in matrices.items():
+        per_chip = confusions(task, bank, test_rows, params.batch_size, len(names), params.argmax_over_ignore)
+        for source, chips in per_chip.items():
+            confusion = chips.sum(dim=0)
+            chip_cells += chip_rows(record["run_id"], source, test_ids[source], chips, names)
             base = {
                 "run_id": record["run_id"],
                 "protocol": record["protocol"],
@@ -156,6 +179,7 @@ def evaluate_entry(
                 "target_source": record["target_source"],
                 "train_sources": "+".join(record["train_sources"]),
                 "k": int(record["k"]),
+                "seed": int(record["seed"]),
                 "test_source": source,
             }
             tail = {
@@ -169,9 +193,12 @@ def evaluate_entry(
             ]
         print(f"{record['run_id']}: evaluated on {len(test_rows)} test sets")
     metrics = pl.DataFrame(metric_rows, schema_overrides={"k": pl.Int64, "value": pl.Float64, "weights_file": pl.Utf8})
+    metrics = metrics.with_columns(pl.col("seed").cast(pl.Int64))
     confusion_table = pl.DataFrame(cells, schema_overrides={"pixels": pl.Int64})
+    chip_table = pl.DataFrame(chip_cells, schema=CHIP_CONFUSION_COLUMNS)
     atomic_write_parquet(out / EVAL_METRICS, metrics)
     atomic_write_parquet(out / CONFUSION, confusion_table)
+    atomic_write_parquet(out / CHIP_CONFUSION, chip_table)
     atomic_write_json(out / EVAL_INDEX, {"entry": out.name, "runs": sorted({r["run_id"] for r in metric_rows})})
     return metrics
 

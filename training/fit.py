@@ -12,7 +12,7 @@ import copy
 import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import lightning
@@ -22,6 +22,8 @@ from lightning.pytorch.callbacks import Callback
 from training.data import ChipBank, EvalBatches, TrainBatches, class_pixels
 from training.plans import PhasePlan, RunPlan
 from training.task import CropTask
+
+PHASE_STREAMS = 1000  # phases a run may have before seed s's streams would reach seed s + 1's
 
 
 @dataclass(frozen=True)
@@ -130,11 +132,12 @@ class PhaseResult:
 
 def fit_phase(task: CropTask, bank: ChipBank, phase: PhasePlan, number: int, settings: FitSettings) -> PhaseResult:
     """Train one phase from the task's current weights; the task is left on its last epoch's weights."""
-    lightning.seed_everything(settings.seed + number, workers=False, verbose=False)
+    stream = settings.seed * PHASE_STREAMS + number  # one random stream per seed and phase, none shared
+    lightning.seed_everything(stream, workers=False, verbose=False)
     train_rows = bank.index(phase.train_ids)
     if settings.class_weights:
         task.criterion.weight = class_weights(bank, train_rows, task.hparams["num_classes"]).to(bank.device)
-    batches = train_batches(bank, train_rows, settings, settings.seed + number)
+    batches = train_batches(bank, train_rows, settings, stream)
     val = EvalBatches(bank, bank.index(phase.val_ids), settings.batch_size) if phase.val_ids else None
     task.monitor = "val_loss" if val is not None else "train_loss"
     tracker = _Tracker(number, task.monitor)
@@ -150,16 +153,17 @@ class Fitter:
     def __init__(self, build: Any, settings: FitSettings, memo_size: int = 8) -> None:  # noqa: ANN401 - a factory
         self.build = build  # backbone name -> freshly built CropTask (seeded)
         self.settings = settings
-        self.pristine: dict[str, CropTask] = {}
+        self.pristine: dict[tuple[str, int], CropTask] = {}
         self.memo: OrderedDict[tuple[Any, ...], PhaseResult] = OrderedDict()
         self.memo_size = memo_size
 
-    def fresh(self, backbone: str) -> CropTask:
-        """A copy of the backbone's initial model (built once, seeded)."""
-        if backbone not in self.pristine:
-            torch.manual_seed(self.settings.seed)
-            self.pristine[backbone] = self.build(backbone)
-        return copy.deepcopy(self.pristine[backbone])
+    def fresh(self, backbone: str, seed: int | None = None) -> CropTask:
+        """A copy of the backbone's initial model under `seed` (built once per seed; None: the settings' seed)."""
+        seed = self.settings.seed if seed is None else seed
+        if (backbone, seed) not in self.pristine:
+            torch.manual_seed(seed)
+            self.pristine[backbone, seed] = self.build(backbone)
+        return copy.deepcopy(self.pristine[backbone, seed])
 
     def fit(self, plan: RunPlan, bank: ChipBank) -> tuple[CropTask, FitResult]:
         """Run every phase of `plan`; returns the task on its handed-over weights and the result record.
@@ -168,11 +172,12 @@ class Fitter:
         handed over the weights `settings.handover` names, so `last` is the study's last-epoch checkpoint.
         """
         started = time.perf_counter()
-        task = self.fresh(plan.backbone)
+        settings = self.settings if plan.seed is None else replace(self.settings, seed=plan.seed)
+        task = self.fresh(plan.backbone, settings.seed)
         task.to(bank.device)
         result = FitResult(best={}, last={})
         calibrate = task.frozen and task.provenance.weights == "random"
-        key: tuple[Any, ...] = (plan.backbone, calibrate, self.settings.handover)
+        key: tuple[Any, ...] = (plan.backbone, settings.seed, calibrate, settings.handover)
         for number, phase in enumerate(plan.phases):
             key = (*key, phase.train_ids, phase.val_ids, phase.epochs)
             fitted = self.memo.get(key)
@@ -181,12 +186,12 @@ class Fitter:
             else:
                 if calibrate and number == 0:  # a memoized first phase already carries its statistics
                     rows = bank.index(phase.train_ids)
-                    task.calibrate_statistics(train_batches(bank, rows, self.settings, self.settings.seed - 1))
-                fitted = fit_phase(task, bank, phase, number, self.settings)
+                    task.calibrate_statistics(train_batches(bank, rows, settings, settings.seed - 1))
+                fitted = fit_phase(task, bank, phase, number, settings)
                 self.memo[key] = fitted
                 if len(self.memo) > self.memo_size:
                     self.memo.popitem(last=False)
-            task.model.load_state_dict(fitted.handed_over(self.settings.handover), strict=False)
+            task.model.load_state_dict(fitted.handed_over(settings.handover), strict=False)
             result.history += fitted.history
             result.best_loss, result.best_epoch = fitted.best_loss, fitted.best_epoch
             result.best, result.last = fitted.best, fitted.last

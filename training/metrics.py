@@ -75,6 +75,20 @@ def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
     return counts.reshape(num_classes, num_classes)
 
 
+def chip_confusions(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = 0) -> torch.Tensor:
+    """One confusion matrix per chip of a batch, [B, K, K]: the bootstrap over test chips resamples these.
+
+    Same rules and checks as :func:`confusion_matrix` (which validates the batch); their sum over the batch is
+    the batch's confusion matrix.
+    """
+    confusion_matrix(pred, target, num_classes, ignore_index)  # shapes, dtypes and class ids, as for a batch
+    batch, cells = pred.shape[0], num_classes * num_classes
+    chip = torch.arange(batch, device=pred.device).view(-1, *([1] * (pred.dim() - 1))).expand_as(pred)
+    keep = target != ignore_index
+    flat = chip[keep] * cells + target[keep].long() * num_classes + pred[keep].long()
+    return torch.bincount(flat, minlength=batch * cells).reshape(batch, num_classes, num_classes)
+
+
 def _counts(confusion: ConfusionLike, class_names: Sequence[str]) -> npt.NDArray[np.int64]:
     """Validate a confusion matrix against the class names and return it as an int64 numpy copy.
 

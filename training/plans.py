@@ -49,6 +49,7 @@ class RunPlan:
     target: str
     k: int
     phases: tuple[PhasePlan, ...]
+    seed: int | None = None  # the training seed of this repeat (None: the fit settings' seed)
 
     @property
     def train_sources(self) -> tuple[str, ...]:
@@ -265,6 +266,7 @@ def plan_entry(
                     if uses_target != (int(k) > 0):
                         continue
                     built = tuple(_phase(p, str(target), int(k), others, params, subsets, manifest) for p in phases)
-                    run_id = f"{name}-{bb}-{target}-k{k}"
-                    plans.append(RunPlan(run_id, str(name), str(bb), str(target), int(k), built))
+                    for seed in params.seeds:  # the repeats share their chips: only training randomness differs
+                        run_id = f"{name}-{bb}-{target}-k{k}-s{seed}"
+                        plans.append(RunPlan(run_id, str(name), str(bb), str(target), int(k), built, seed))
     return plans

@@ -5,6 +5,11 @@ Reads `<evals>/<entry>/metrics.parquet` and `confusion.parquet` (the evaluate st
 (a DVC metrics file) and `plots/transfer.csv`, `plots/learning_curves.csv` (DVC plots). Torch-free: the app reads
 these. Same inputs, same bytes.
 
+Every seed's value stays in `transfer.parquet`; `intervals.parquet` adds per cell the mean and standard deviation
+over seeds and a bootstrap interval over test chips and seeds, and `comparisons.parquet` the study's comparisons
+(backbone A vs B, k vs k) as paired bootstrap differences with p-values (`training.intervals`, docs/statistics.md),
+both from every test chip's confusion counts (`chip_confusion.parquet`, gathered too).
+
 With `report.reference` (a table of published numbers, `curation.core.reference`), also `vs_reference.parquet`: each
 published number beside ours on the same cell (protocol, backbone, target source, k, metric; our model on its own
 target's test set, the mean over runs), both in percent, and the difference ours minus theirs; and
@@ -21,19 +26,35 @@ from typing import Any
 import pandera.polars as pa
 import polars as pl
 
-from curation.core.artifacts import CONFUSION, CURVES_TABLE, EVAL_METRICS, HEATMAP_TABLE, SUMMARY, TRANSFER, Artifacts
+from curation.core.artifacts import (
+    CHIP_CONFUSION,
+    COMPARISONS,
+    CONFUSION,
+    CURVES_TABLE,
+    EVAL_METRICS,
+    HEATMAP_TABLE,
+    INTERVALS,
+    SUMMARY,
+    TRANSFER,
+    Artifacts,
+)
 from curation.core.errors import Problem, ProblemsError
 from curation.core.failures import Words, problems_of
 from curation.core.io import atomic_write_json, atomic_write_parquet, atomic_write_text
+from curation.core.legends import taxonomy_of
 from curation.core.params import DEFAULT_PARAMS, load_section
 from curation.core.reference import KEYS, PERCENT, REFERENCE_PLOT, VS_REFERENCE, VS_REFERENCE_SCHEMA, read_reference
 from curation.core.registry import source_names
-from curation.core.result_schemas import CONFUSION_SCHEMA, TRANSFER_SCHEMA
+from curation.core.result_schemas import CHIP_CONFUSION_SCHEMA, CONFUSION_SCHEMA, TRANSFER_SCHEMA
 from curation.core.runner import run_stage
+from curation.core.shared import SharedParams
 from training.config import ReportParams
+from training.intervals import COMPARISONS_SCHEMA, INTERVALS_SCHEMA, BootstrapSettings, comparisons, intervals
 
 SORT = ("protocol", "backbone", "target_source", "k", "test_source", "metric", "run_id")
 CONFUSION_SORT = ("run_id", "test_source", "target_class", "predicted_class")
+CHIP_SORT = ("run_id", "test_source", "chip_id", "target_class", "predicted_class")
+RUN_KEYS = ("run_id", "protocol", "backbone", "target_source", "k", "seed")
 SUMMARY_METRICS = ("oa", "aa", "miou")
 DECIMALS = 6  # floats written to summary.json and the plot tables, so their bytes are stable
 REPRO = "run `dvc repro evaluate` first"
@@ -197,16 +218,36 @@ def reference_plot(table: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _checked(table: pl.DataFrame, schema: pa.DataFrameSchema, name: str) -> pl.DataFrame:
+    """A table the report derived, held to its schema (a failure is a bug here, named as one)."""
+    problems = _problems(Path(name), table, schema, "report this bug with the evaluation tables")
+    if problems:
+        raise ProblemsError(f"the report's {name} breaks its schema", problems)
+    return table
+
+
 def run_report(
-    evals: Path, out: Path, heatmap_metric: str, curve_metric: str, reference: Path | None = None
+    evals: Path,
+    out: Path,
+    heatmap_metric: str,
+    curve_metric: str,
+    classes: list[str],
+    reference: Path | None = None,
+    bootstrap: BootstrapSettings | None = None,
 ) -> dict[str, Any]:
     """Gather `evals` and the `reference` (if any), write every report file under `out`, return the summary.
 
-    Every input is read and checked before any file is written.
+    `classes`: the taxonomy's names by class id (ignore first), as the confusion tables name them. Every input is
+    read and checked before any file is written.
     """
+    settings = bootstrap or BootstrapSettings()
     folders = entries(evals)
     transfer = gather(folders, EVAL_METRICS, TRANSFER_SCHEMA, SORT)
     confusion = gather(folders, CONFUSION, CONFUSION_SCHEMA, CONFUSION_SORT)
+    chips = gather(folders, CHIP_CONFUSION, CHIP_CONFUSION_SCHEMA, CHIP_SORT)
+    runs = transfer.select(RUN_KEYS).unique().sort("run_id")
+    spread = _checked(intervals(chips, runs, classes, settings), INTERVALS_SCHEMA, INTERVALS)
+    paired = _checked(comparisons(chips, runs, classes, settings), COMPARISONS_SCHEMA, COMPARISONS)
     published = None if reference is None else read_reference(reference, source_names())
     heatmap = heatmap_table(transfer, heatmap_metric)
     curves = curve_table(transfer, curve_metric)
@@ -214,6 +255,9 @@ def run_report(
     result = summary(transfer)
     atomic_write_parquet(out / TRANSFER, transfer)
     atomic_write_parquet(out / CONFUSION, confusion)
+    atomic_write_parquet(out / CHIP_CONFUSION, chips)
+    atomic_write_parquet(out / INTERVALS, spread)
+    atomic_write_parquet(out / COMPARISONS, paired)
     atomic_write_parquet(out / VS_REFERENCE, compared)
     atomic_write_json(out / SUMMARY, result)
     atomic_write_text(out / HEATMAP_TABLE, heatmap.write_csv())
@@ -230,8 +274,12 @@ def _options(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> str:
     artifacts = Artifacts.load(args.params)
     params = load_section(ReportParams, args.params)
+    classes = taxonomy_of(load_section(SharedParams, args.params).legends_dir).names_by_id
     evals = args.evals or artifacts.evals.path
-    run_report(evals, args.out or params.out, params.heatmap_metric, params.curve_metric, params.reference)
+    b = params.bootstrap
+    settings = BootstrapSettings(resamples=b.resamples, level=b.level, seed=b.seed)
+    out = args.out or params.out
+    run_report(evals, out, params.heatmap_metric, params.curve_metric, classes, params.reference, settings)
     return ""
 
 

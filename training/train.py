@@ -65,6 +65,7 @@ def run_record(
         "registry_backbone": task.backbone_spec.name,
         "target_source": plan.target,
         "k": plan.k,
+        "seed": params.seed if plan.seed is None else plan.seed,
         "train_sources": list(plan.train_sources),
         "crosswalk_set": crosswalk_set,
         "provenance": task.provenance.as_dict(),
@@ -119,7 +120,7 @@ def run_entry(
                 task.model.load_state_dict(result.last, strict=False)
                 task.save_checkpoint(folder / "last.pt", meta)
             atomic_write_json(folder / RUN_RECORD, record)
-            records.append({k: record[k] for k in ("run_id", "protocol", "backbone", "target_source", "k")})
+            records.append({k: record[k] for k in ("run_id", "protocol", "backbone", "target_source", "k", "seed")})
             print(
                 f"{plan.run_id}: best loss {result.best_loss:.4f} at epoch {result.best_epoch} ({result.seconds:.1f} s)"
             )

@@ -6,6 +6,7 @@ import streamlit as st
 
 from app import charts
 from app.artifacts import CorruptArtifact, demo_world
+from app.queries import intervals as iq
 from app.queries import transfer as q
 from app.views.common import absent, artifacts, class_colors, class_names, guard, optional, table
 from curation.core.reference import VS_REFERENCE
@@ -63,6 +64,40 @@ st.altair_chart(
     charts.learning_curves(curves, metric, f"{metric} on the target's test set ({protocol})"), width="stretch"
 )
 
+st.subheader("Seeds and intervals")
+spread, paired = optional(project.intervals()), optional(project.comparisons())
+if spread is None or paired is None:
+    st.info(
+        f"`{project.intervals()[0]}` or `{project.comparisons()[0]}` is missing: both are written by stage `report`. "
+        "Run `uv run dvc repro report`."
+    )
+else:
+    bars = iq.own_intervals(spread, protocol, k, metric)
+    seeds = sorted(set(bars["seeds"].to_list()))
+    st.altair_chart(
+        charts.interval_bars(bars, metric, f"{metric} under {protocol}, k = {k}: mean over seeds, 95 % interval"),
+        width="stretch",
+    )
+    st.caption(
+        f"Seeds per model: {', '.join(map(str, seeds)) or '-'} (`train.seeds`). The interval is a bootstrap over the "
+        "test chips and the seeds (docs/statistics.md); with one seed it shows the test set's sampling only."
+    )
+    rows = iq.comparison_rows(paired, protocol, metric)
+    unsupported, total = iq.unsupported_share(rows)
+    if total:
+        st.markdown(
+            f"**{unsupported} of {total}** comparisons under `{protocol}` ({metric}) are **not supported by the "
+            "data**: their interval of the difference contains 0."
+        )
+        st.dataframe(rows, hide_index=True)
+        st.caption(
+            "backbone: b minus a at the same k (`at`); k: the larger k minus the smaller for one backbone (`at`). "
+            "difference = mean_b - mean_a over seeds; ci_low, ci_high: its paired bootstrap interval (the same test "
+            "chips resampled for both); p_value: two-sided bootstrap p."
+        )
+    else:
+        st.info(f"No comparison under `{protocol}`: it needs two backbones or two sizes k with runs.")
+
 st.subheader("Per-class recall")
 recall = q.class_recall(transfer, backbone, protocol, k)
 classes = [c for c in class_names(project) if c != "ignore"]
@@ -117,9 +152,9 @@ else:
     shown = st.columns(4)
     shown[0].metric("Published numbers", found.published)
     shown[1].metric("With ours beside", found.beside)
-    mean, spread = found.mean_difference, found.mean_abs_difference
+    mean, absolute = found.mean_difference, found.mean_abs_difference
     shown[2].metric("Mean difference (points)", "-" if mean is None else f"{mean:+.2f}")
-    shown[3].metric("Mean absolute difference (points)", "-" if spread is None else f"{spread:.2f}")
+    shown[3].metric("Mean absolute difference (points)", "-" if absolute is None else f"{absolute:.2f}")
     st.dataframe(q.reference_rows(compared, ref_backbone, ref_metric, ran_only), hide_index=True)
     st.caption(
         "theirs_pct: the study's published number (`origin`: the file of the study it comes from); ours_pct: the mean "

@@ -23,6 +23,7 @@ TRANSFER_SCHEMA = pa.DataFrameSchema(
         "target_source": _text_column(),
         "train_sources": _text_column(),
         "k": pa.Column(pl.Int64, checks=named_check("k >= 0", lambda c: c >= 0)),
+        "seed": pa.Column(pl.Int64, checks=named_check("seed >= 0", lambda c: c >= 0)),
         "test_source": _text_column(),
         "metric": _text_column(),
         "value": pa.Column(  # nullable: Pandera counts NaN as null; the frame rule below still refuses a null
@@ -45,6 +46,25 @@ TRANSFER_SCHEMA = pa.DataFrameSchema(
         ),
     ],
     name="transfer results",
+)
+
+CHIP_CONFUSION_SCHEMA = pa.DataFrameSchema(
+    {
+        "run_id": _text_column(),
+        "test_source": _text_column(),
+        "chip_id": _text_column(),
+        "target_class": _text_column(),
+        "predicted_class": _text_column(),
+        "pixels": pa.Column(pl.Int64, checks=named_check("pixels > 0", lambda c: c > 0)),
+    },
+    strict=True,
+    checks=[
+        table_check(
+            "unique (run_id, test_source, chip_id, target_class, predicted_class)",
+            ~pl.struct("run_id", "test_source", "chip_id", "target_class", "predicted_class").is_duplicated(),
+        )
+    ],
+    name="per-chip confusion counts",
 )
 
 CONFUSION_SCHEMA = pa.DataFrameSchema(

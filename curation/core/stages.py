@@ -113,7 +113,7 @@ STAGES: tuple[Stage, ...] = (
         "report",
         "training.report",
         "training.config",
-        ("report", "evaluate.out"),
+        ("shared.legends_dir", "report", "evaluate.out"),
         "The tidy transfer table, DVC metrics and plots.",
     ),
     Stage(

@@ -25,6 +25,14 @@ class Taxonomy:
         """Length of a per-class count vector (ids are not required to be contiguous)."""
         return max(self.ids) + 1
 
+    @property
+    def names_by_id(self) -> list[str]:
+        """Names indexed by class id, `class_<id>` for ids the taxonomy skips (confusion matrices index by id)."""
+        names = [f"class_{i}" for i in range(self.size)]
+        for class_id, name in zip(self.ids, self.names, strict=True):
+            names[class_id] = name
+        return names
+
     def counts_by_name(self, counts: npt.NDArray[np.int64]) -> dict[str, int]:
         """Turn a bincount over class ids into {class name: count}."""
         return {name: int(counts[i]) if i < len(counts) else 0 for i, name in zip(self.ids, self.names, strict=True)}

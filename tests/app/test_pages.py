@@ -121,6 +121,20 @@ def test_chips_gallery_filters_by_source_subset_and_class(demo_artifacts: Path, 
     assert app.markdown[0].value.startswith(f"**{expected} chips**")
 
 
+def test_transfer_page_intervals_and_comparisons_match_the_report(demo_artifacts: Path, open_page: OpenPage) -> None:
+    paired = pl.read_parquet(demo_artifacts / "metrics" / "comparisons.parquet")
+    app = choose(choose(open_page(demo_artifacts, "transfer"), "Protocol", "id"), "Metric", "oa")
+    assert "Seeds and intervals" in [h.value for h in app.subheader]
+    assert any("Seeds per model: 2" in c.value for c in app.caption)  # the tiny profile: seeds [0, 1]
+    shown = frame(app, {"comparison", "verdict", "p_value"})
+    expected = paired.filter(pl.col("protocol") == "id", pl.col("metric") == "oa")
+    assert shown.height == expected.height > 0
+    unsupported = int((~expected["supported"]).sum())
+    assert any(m.value.startswith(f"**{unsupported} of {expected.height}** comparisons") for m in app.markdown)
+    verdicts = shown["verdict"].to_list()
+    assert verdicts == sorted(verdicts)  # "not supported by the data" first
+
+
 def test_validation_page_shows_the_last_run(demo_artifacts: Path, open_page: OpenPage) -> None:
     failures = pl.read_parquet(demo_artifacts / "reports" / "validation" / "failures.parquet")
     app = open_page(demo_artifacts, "validation")
@@ -142,18 +156,19 @@ def test_transfer_page_heatmap_gap_and_recall_match_the_table(demo_artifacts: Pa
     )
     heat = frame(app, {"target_source", "nccm"})
     assert heat["target_source"].to_list() == ["cdl"]  # the tiny profile builds models for cdl only
-    for row in picked.iter_rows(named=True):
+    assert picked["seed"].n_unique() == 2  # the tiny profile's seeds: a cell is their mean
+    for row in picked.group_by("test_source").agg(pl.col("value").mean()).iter_rows(named=True):
         assert heat[row["test_source"]].item() == pytest.approx(row["value"])
     reference = transfer.filter(
         pl.col("backbone") == "satlas", pl.col("protocol") == "id", pl.col("metric") == "miou"
     ).filter(pl.col("test_source") == "cdl")
     gaps = frame(app, {"test_source", "in_distribution", "this_target_gap"}).filter(pl.col("test_source") == "cdl")
-    own = picked.filter(pl.col("test_source") == "cdl")["value"].item()
-    assert gaps["in_distribution"].item() == pytest.approx(reference["value"].item())
-    assert gaps["this_target_gap"].item() == pytest.approx(own - reference["value"].item())
+    own = picked.filter(pl.col("test_source") == "cdl")["value"].mean()
+    assert gaps["in_distribution"].item() == pytest.approx(reference["value"].mean())
+    assert gaps["this_target_gap"].item() == pytest.approx(own - reference["value"].mean())
     recall = frame(app, {"test_source", "maize", "wheat"})
     expected = transfer.filter(
         pl.col("backbone") == "satlas", pl.col("protocol") == "ood+k", pl.col("metric") == "recall_maize"
     ).filter(pl.col("test_source") == "cdl")
-    assert recall["maize"].item() == pytest.approx(expected["value"].item())
-    assert len(app.get("vega_lite_chart")) == 4  # heatmap, gap heatmap, learning curves, recall
+    assert recall["maize"].item() == pytest.approx(expected["value"].mean())
+    assert len(app.get("vega_lite_chart")) == 5  # heatmap, gap heatmap, learning curves, intervals, recall

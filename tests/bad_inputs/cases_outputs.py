@@ -12,7 +12,7 @@ from tests.bad_inputs.harness import Case, detach, write_bytes, write_text
 RELEASE = Path("releases") / "1.0.0"
 VERIFY = ("curation.cli", "publish", "verify", str(RELEASE))
 EVALUATE = ("training.evaluate", "--protocol", "all", "--backbone", "all", "--source", "cdl", "--size", "all")
-RUN = Path("runs") / "all_all_cdl_all" / "id-ssl4eo-cdl-k4"
+RUN = Path("runs") / "all_all_cdl_all" / "id-ssl4eo-cdl-k4-s0"
 REPRO = "uv run dvc repro --force --single-item"
 
 

@@ -27,12 +27,13 @@ from .world import BANDS, make_world
 
 RETRAIN = "re-run `dvc repro train@id-ssl4eo-cdl-2`"
 RECORD = {
-    "run_id": "id-ssl4eo-cdl-k2",
+    "run_id": "id-ssl4eo-cdl-k2-s0",
     "protocol": "id",
     "backbone": "ssl4eo",
     "target_source": "cdl",
     "train_sources": ["cdl"],
     "k": 2,
+    "seed": 0,
     "crosswalk_set": "toolkit",
     "provenance": {"weights": "random", "file": None},
 }

@@ -15,7 +15,7 @@ from curation.core.result_schemas import TRANSFER_SCHEMA
 from curation.core.shared import SharedParams
 from training.config import EvaluateParams, TrainParams
 from training.data import ChipBank
-from training.evaluate import MissingRunsError, evaluate_entry, predict
+from training.evaluate import MissingRunsError, class_names, evaluate_entry, predict
 from training.fit import FitSettings, Fitter, PhaseResult
 from training.plans import PhasePlan, RunPlan
 from training.report import run_report
@@ -41,15 +41,15 @@ def test_tiny_fit_trains_evaluates_and_reports(
     runs = tmp_path / "runs" / "entry"
     records = run_entry(train_params, shared_params, chips, subsets, ("all", "ssl4eo", "cdl", "all"), runs)
     assert [r["run_id"] for r in records] == [
-        "id-ssl4eo-cdl-k2",
-        "id-ssl4eo-cdl-k4",
-        "ood-ssl4eo-cdl-k0",
-        "ood+k-ssl4eo-cdl-k2",
-        "ood+k-ssl4eo-cdl-k4",
-        "pretrain-finetune-ssl4eo-cdl-k2",
-        "pretrain-finetune-ssl4eo-cdl-k4",
+        "id-ssl4eo-cdl-k2-s0",
+        "id-ssl4eo-cdl-k4-s0",
+        "ood-ssl4eo-cdl-k0-s0",
+        "ood+k-ssl4eo-cdl-k2-s0",
+        "ood+k-ssl4eo-cdl-k4-s0",
+        "pretrain-finetune-ssl4eo-cdl-k2-s0",
+        "pretrain-finetune-ssl4eo-cdl-k4-s0",
     ]
-    record = json.loads((runs / "ood+k-ssl4eo-cdl-k4" / "run.json").read_text())
+    record = json.loads((runs / "ood+k-ssl4eo-cdl-k4-s0" / "run.json").read_text())
     assert record["train_sources"] == list(SOURCES)
     assert record["provenance"]["weights"] == "random"  # allow_random_init, recorded
     phase = record["phases"][0]
@@ -63,7 +63,8 @@ def test_tiny_fit_trains_evaluates_and_reports(
     metrics = evaluate_entry(params, train_params, shared_params, chips, subsets, runs, evals)
     assert set(metrics["test_source"]) == set(SOURCES)
     assert metrics.filter(pl.col("metric") == "oa")["value"].is_between(0, 1).all()
-    summary = run_report(tmp_path / "evals", tmp_path / "metrics", "miou", "miou")
+    names = class_names(shared_params.legends_dir)
+    summary = run_report(tmp_path / "evals", tmp_path / "metrics", "miou", "miou", names)
     transfer = pl.read_parquet(tmp_path / "metrics" / "transfer.parquet")
     assert failures(transfer, TRANSFER_SCHEMA) == []
     assert len(transfer.select("run_id").unique()) == 7
@@ -78,8 +79,42 @@ def test_fit_is_deterministic(
     for name in ("first", "second"):
         run_entry(train_params, shared_params, chips, subsets, ("id", "ssl4eo", "nccm", 2), tmp_path / name)
     for file in ("best.pt", "last.pt", "run.json"):
-        first = (tmp_path / "first" / "id-ssl4eo-nccm-k2" / file).read_bytes()
-        assert first == (tmp_path / "second" / "id-ssl4eo-nccm-k2" / file).read_bytes()
+        first = (tmp_path / "first" / "id-ssl4eo-nccm-k2-s0" / file).read_bytes()
+        assert first == (tmp_path / "second" / "id-ssl4eo-nccm-k2-s0" / file).read_bytes()
+
+
+def test_seeds_repeat_a_run_on_the_same_chips_and_the_report_spans_them(
+    world: tuple[Path, pl.DataFrame], shared_params: SharedParams, tmp_path: Path
+) -> None:
+    """Two seeds: two runs per cell with the same chips and different weights; per-chip counts sum to the test
+    set's; the report's intervals count both seeds and its backbone-free entry has k comparisons."""
+    chips, subsets = world
+    params = TrainParams.model_validate(train_section(seeds=[0, 1]))
+    runs = tmp_path / "runs" / "entry"
+    records = run_entry(params, shared_params, chips, subsets, ("id", "ssl4eo", "nccm", "all"), runs)
+    assert [r["run_id"] for r in records] == [f"id-ssl4eo-nccm-k{k}-s{s}" for k in (2, 4) for s in (0, 1)]
+    first, second = (json.loads((runs / f"id-ssl4eo-nccm-k2-s{s}" / "run.json").read_text()) for s in (0, 1))
+    assert (first["seed"], second["seed"]) == (0, 1)
+    assert first["phases"] == second["phases"]  # the same chips: only training randomness differs
+    files = [(runs / f"id-ssl4eo-nccm-k2-s{s}" / "best.pt").read_bytes() for s in (0, 1)]
+    assert files[0] != files[1]  # another init of the decoder, other batches and crops
+    evals = tmp_path / "evals" / "entry"
+    evaluate = EvaluateParams(batch_size=8, checkpoint="best", argmax_over_ignore=False, out=tmp_path / "evals")
+    metrics = evaluate_entry(evaluate, params, shared_params, chips, subsets, runs, evals)
+    assert sorted(metrics["seed"].unique().to_list()) == [0, 1]
+    per_chip = pl.read_parquet(evals / "chip_confusion.parquet")
+    keys = ["run_id", "test_source", "target_class", "predicted_class"]
+    summed = per_chip.group_by(keys).agg(pl.col("pixels").sum()).sort(keys)
+    assert summed.equals(pl.read_parquet(evals / "confusion.parquet").sort(keys).select(summed.columns))
+    names = class_names(shared_params.legends_dir)
+    run_report(tmp_path / "evals", tmp_path / "metrics", "miou", "miou", names)
+    spread = pl.read_parquet(tmp_path / "metrics" / "intervals.parquet")
+    assert set(spread["seeds"].to_list()) == {2}
+    own = spread.filter((pl.col("test_source") == "nccm") & (pl.col("metric") == "oa"))
+    assert (own["ci_low"] <= own["mean"]).all() and (own["mean"] <= own["ci_high"]).all()
+    paired = pl.read_parquet(tmp_path / "metrics" / "comparisons.parquet")
+    assert set(paired["comparison"].to_list()) == {"k"}  # one backbone: sizes only
+    assert paired.filter(pl.col("metric") == "oa").select("a", "b").rows() == [("2", "4")]
 
 
 def test_evaluate_without_runs_names_the_stage(
@@ -154,9 +189,9 @@ def test_study_settings_train_and_evaluate_the_last_epoch(
     params = TrainParams.model_validate(body)
     runs = tmp_path / "runs"
     run_entry(params, shared_params, chips, subsets, ("id", "ssl4eo", "cdl", 4), runs)
-    record = json.loads((runs / "id-ssl4eo-cdl-k4" / "run.json").read_text())
+    record = json.loads((runs / "id-ssl4eo-cdl-k4-s0" / "run.json").read_text())
     assert len(record["phases"][0]["val_chips"]) == 1 and len(record["history"]) == 2
-    (runs / "id-ssl4eo-cdl-k4" / "best.pt").unlink()
+    (runs / "id-ssl4eo-cdl-k4-s0" / "best.pt").unlink()
     evaluate = EvaluateParams(batch_size=8, checkpoint="last", argmax_over_ignore=True, out=tmp_path / "evals")
     metrics = evaluate_entry(evaluate, params, shared_params, chips, subsets, runs, tmp_path / "evals" / "e")
     assert metrics.filter(pl.col("metric") == "oa")["value"].is_between(0, 1).all()
@@ -196,7 +231,7 @@ def test_study_model_settings_train_and_evaluate_satlas_fpn(
     params = TrainParams.model_validate(body)
     runs = tmp_path / "runs"
     run_entry(params, shared_params, chips, subsets, ("ood+k", "satlas", "cdl", 2), runs)
-    record = json.loads((runs / "ood+k-satlas-cdl-k2" / "run.json").read_text())
+    record = json.loads((runs / "ood+k-satlas-cdl-k2-s0" / "run.json").read_text())
     assert record["registry_backbone"] == "satlas_fpn" and record["provenance"]["weights"] == "random"
     assert record["frozen_batchnorm"] == "train"
     assert record["settings"] == {

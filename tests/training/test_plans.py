@@ -51,7 +51,7 @@ def test_a_size_value_selects_one_k_and_skips_protocols_without_target() -> None
         "id", "ood+k", "pretrain-finetune"
     }  # fmt: skip
     assert [p.run_id for p in plan_entry(params, SOURCES, subsets, manifest, ("all", "satlas", "nccm", 0))] == [
-        "ood-satlas-nccm-k0"
+        "ood-satlas-nccm-k0-s0"
     ]
 
 
@@ -174,3 +174,15 @@ def test_study_pixel_balance_cuts_every_source_to_the_smallest_budget() -> None:
     groups = [(s, [f"{s}_{n}" for n in range(6)]) for s in ("eurocrops", "nccm")]
     with pytest.raises(ParamsError, match="px_other"):
         balance_pixels(groups, manifest.drop("px_other"), 0)
+
+
+def test_seeds_repeat_every_run_on_the_same_chips() -> None:
+    """Each seed is one more run per cell, named `-s<seed>`, with the same phases; seeds must be distinct."""
+    manifest, subsets = tables()
+    params = TrainParams.model_validate(train_section(seeds=[0, 3]))
+    plans = plan_entry(params, SOURCES, subsets, manifest, ("id", "ssl4eo", "cdl", 2))
+    assert [(p.run_id, p.seed) for p in plans] == [("id-ssl4eo-cdl-k2-s0", 0), ("id-ssl4eo-cdl-k2-s3", 3)]
+    assert plans[0].phases == plans[1].phases
+    for bad in ([], [1, 1], [-1]):
+        with pytest.raises(ValueError, match="seeds"):
+            TrainParams.model_validate(train_section(seeds=bad))

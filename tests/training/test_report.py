@@ -9,6 +9,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+import yaml
 
 from curation.core.errors import ProblemsError
 from curation.core.failures import failures
@@ -23,6 +24,7 @@ SOURCES = ("cdl", "eurocrops", "nccm")
 BACKBONES = ("imagenet", "ssl4eo")
 METRICS = ("oa", "aa", "miou", "recall_rice")
 CLASSES = ("maize", "rice", "other")
+NAMES = ["ignore", *CLASSES]  # by class id, as the confusion tables name them
 SORT = ["protocol", "backbone", "target_source", "k", "test_source", "metric", "run_id"]
 
 
@@ -46,6 +48,7 @@ def fake_runs(seed: int = 0) -> dict[str, list[dict[str, object]]]:
                             "target_source": target,
                             "train_sources": train,
                             "k": k,
+                            "seed": 0,
                             "test_source": test,
                             "metric": metric,
                             "value": math.nan if absent else round(rng.random(), 4),
@@ -73,11 +76,32 @@ def confusion(rows: list[dict[str, object]]) -> pl.DataFrame:
     return pl.DataFrame(out, schema={**schema, "pixels": pl.Int64})
 
 
+CHIPS_PER_TEST = 3
+
+
+def chip_confusion(rows: list[dict[str, object]]) -> pl.DataFrame:
+    """Three test chips per source, each with a few non-zero cells (seeded by run and test set)."""
+    cells = sorted({(str(r["run_id"]), str(r["test_source"])) for r in rows})
+    out = []
+    for run, test in cells:
+        rng = random.Random(f"{run}/{test}")
+        for chip in range(CHIPS_PER_TEST):
+            for a in CLASSES:
+                for b in CLASSES:
+                    pixels = rng.randint(0, 9) + (20 if a == b else 0)
+                    if pixels:
+                        cell = {"target_class": a, "predicted_class": b, "pixels": pixels}
+                        out.append({"run_id": run, "test_source": test, "chip_id": f"{test}_{chip}", **cell})
+    schema = {name: pl.String for name in ("run_id", "test_source", "chip_id", "target_class", "predicted_class")}
+    return pl.DataFrame(out, schema={**schema, "pixels": pl.Int64})
+
+
 def write_evals(root: Path, entries: dict[str, list[dict[str, object]]]) -> Path:
     for name, rows in entries.items():
         (root / name).mkdir(parents=True)
         frame(rows).sample(fraction=1.0, shuffle=True, seed=1).write_parquet(root / name / "metrics.parquet")
         confusion(rows).write_parquet(root / name / "confusion.parquet")
+        chip_confusion(rows).write_parquet(root / name / "chip_confusion.parquet")
     return root
 
 
@@ -91,7 +115,7 @@ def all_rows() -> list[dict[str, object]]:
 
 
 def report(evals: Path, out: Path, reference: Path | None = None) -> dict[str, Any]:
-    return run_report(evals, out, heatmap_metric="miou", curve_metric="oa", reference=reference)
+    return run_report(evals, out, heatmap_metric="miou", curve_metric="oa", classes=NAMES, reference=reference)
 
 
 def test_transfer_is_every_row_sorted(evals: Path, tmp_path: Path) -> None:
@@ -205,7 +229,7 @@ def test_plot_tables(evals: Path, tmp_path: Path) -> None:
 
 def test_unknown_plot_metric_names_the_param(evals: Path, tmp_path: Path) -> None:
     with pytest.raises(ProblemsError, match=r"report\.heatmap_metric.*use one of aa, miou, oa, recall_rice"):
-        run_report(evals, tmp_path / "metrics", heatmap_metric="kappa", curve_metric="oa")
+        run_report(evals, tmp_path / "metrics", heatmap_metric="kappa", curve_metric="oa", classes=NAMES)
 
 
 def test_same_inputs_same_bytes(evals: Path, tmp_path: Path) -> None:
@@ -214,7 +238,10 @@ def test_same_inputs_same_bytes(evals: Path, tmp_path: Path) -> None:
     report(evals, tmp_path / "b", reference)
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     assert [str(p) for p in files] == [
+        "chip_confusion.parquet",
+        "comparisons.parquet",
         "confusion.parquet",
+        "intervals.parquet",
         "plots/learning_curves.csv",
         "plots/transfer.csv",
         "plots/vs_reference.csv",
@@ -243,8 +270,12 @@ def test_entry_without_metrics_is_named(evals: Path, tmp_path: Path) -> None:
 
 
 def write_params(path: Path, evals: Path, out: Path, reference: Path | None = None) -> Path:
-    text = f"evaluate:\n  out: {evals}\nreport:\n  out: {out}\n  heatmap_metric: miou\n  curve_metric: oa\n"
+    """The project's `shared` section (the taxonomy names the classes) and the report's own, on these folders."""
+    shared = yaml.safe_load(Path("params.yaml").read_text(encoding="utf-8"))["shared"]
+    text = yaml.safe_dump({"shared": shared}, sort_keys=False)
+    text += f"evaluate:\n  out: {evals}\nreport:\n  out: {out}\n  heatmap_metric: miou\n  curve_metric: oa\n"
     text += f"  reference: {'null' if reference is None else reference}\n"
+    text += "  bootstrap: {resamples: 200, level: 0.95, seed: 0}\n"
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -412,3 +443,23 @@ def test_the_studys_table_is_committed_and_reads(tmp_path: Path) -> None:
         "ood+k": [10, 100, 900],
     }
     assert table["target_source"].n_unique() == 6 and table["value_pct"].is_between(0, 100).all()
+
+
+def test_intervals_and_comparisons_cover_every_cell(evals: Path, tmp_path: Path) -> None:
+    """One interval row per cell and metric (one seed: no std); backbones compared at each id k, k 4 vs 20 per
+    backbone; every interval brackets its value's chip-resampled spread."""
+    report(evals, tmp_path / "metrics")
+    spread = pl.read_parquet(tmp_path / "metrics" / "intervals.parquet")
+    cells = {(r["protocol"], r["backbone"], r["target_source"], r["k"], r["test_source"]) for r in all_rows()}
+    assert spread.height == len(cells) * 3  # the default metrics: oa, aa, miou
+    assert set(spread["metric"]) == {"oa", "aa", "miou"}
+    assert (spread["seeds"] == 1).all() and spread["std"].is_null().all()
+    valid = spread.drop_nulls("mean")
+    assert ((valid["ci_low"] <= valid["ci_high"]) & (valid["ci_high"] <= 1.0) & (valid["ci_low"] >= 0.0)).all()
+    paired = pl.read_parquet(tmp_path / "metrics" / "comparisons.parquet")
+    backbone = paired.filter(pl.col("comparison") == "backbone")
+    assert set(zip(backbone["a"], backbone["b"], strict=True)) == {("imagenet", "ssl4eo")}
+    assert set(backbone["k"]) == {0, 4, 20}
+    sizes = paired.filter(pl.col("comparison") == "k")
+    assert set(zip(sizes["a"], sizes["b"], strict=True)) == {("4", "20")}
+    assert (paired["test_source"] == paired["target_source"]).all()  # only on each run's own target
