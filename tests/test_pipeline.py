@@ -102,7 +102,7 @@ def test_training_writes_the_transfer_table_with_every_backbone(project: tuple[P
     assert set(transfer["backbone"]) == set(MATRIX_BACKBONES)  # the tiny profile's `all`: every registry backbone
     assert set(transfer["protocol"]) == {"id", "ood", "ood+k", "pretrain-finetune"}
     assert set(transfer["test_source"]) == set(demo_sources())
-    assert set(transfer["weights"]) == {"random"}  # the demo has no weight files and allows random init
+    assert set(transfer["weights"]) == {"random", "none"}  # no weight files (random init allowed); spectral: none
     runs = transfer.select("run_id", "protocol", "k", "seed").unique()
     models = len(MATRIX_BACKBONES) * len(TINY_SEEDS)
     assert runs.filter(pl.col("protocol") == "ood")["k"].to_list() == [0] * models
@@ -110,7 +110,8 @@ def test_training_writes_the_transfer_table_with_every_backbone(project: tuple[P
     assert sorted(set(runs["seed"])) == list(TINY_SEEDS)
     for run_id in runs["run_id"]:
         entry = root / "runs" / "all_all_cdl_all" / run_id
-        assert (entry / "best.pt").is_file() and (entry / "last.pt").is_file()
+        kind = "json" if "-spectral-" in run_id else "pt"  # the spectral baseline's model is a JSON file
+        assert (entry / f"best.{kind}").is_file() and (entry / f"last.{kind}").is_file()
     summary = yaml.safe_load((root / "metrics" / "summary.json").read_text())
     assert set(summary) == {"id", "ood", "ood+k", "pretrain-finetune"}
     assert (root / "metrics" / "plots" / "transfer.csv").is_file()

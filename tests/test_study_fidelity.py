@@ -26,6 +26,10 @@ CORRECTIONS = {  # param path: (the study's value, ours)
     "train.model.frozen_batchnorm": ("train", "eval"),
     "train.plateau_patience": (1, 10),
     "train.seeds": ([0], [0, 1, 2]),
+    "train.matrix.backbone": (
+        ["ssl4eo", "satlas", "imagenet"],
+        ["ssl4eo", "satlas", "imagenet", "scratch", "spectral"],
+    ),
     "train.sampling": ("with_replacement", "permutation"),
     "train.val_split": ("random", "blocks"),
     "evaluate.checkpoint": ("last", "best"),

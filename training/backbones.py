@@ -4,7 +4,8 @@ Band selection and scaling live here and nowhere else, so a call site cannot fee
 Scaling is one per-band affine map plus an optional clamp: `(x / divisor - mean) / std`. An entry also says which
 model its weight file fills (`architecture`), so a U-Net never loads the full SatlasPretrain file, nor the reverse,
 and the weights' licence, which every result row carries. Adding a backbone is one entry in `_build`; `scratch` is the
-entry with no weight file at all: a random-init baseline by design, never a fallback.
+entry with no weight file at all: a random-init baseline by design, never a fallback. `spectral`, the other
+baseline, is a matrix name without an entry: no network, no bands to select (training/spectral.py).
 """
 
 from __future__ import annotations
@@ -257,7 +258,8 @@ BACKBONES: dict[str, Backbone] = _build()
 VARIANTS = {"imagenet_rgb": "imagenet", "satlas_fpn": "satlas"}  # entry -> the matrix name whose param selects it
 # `imagenet_rgb` is `imagenet` under model.imagenet_input: rgb; `satlas_fpn` is `satlas` under
 # model.satlas_architecture: satlas_fpn
-MATRIX_BACKBONES = tuple(name for name in BACKBONES if name not in VARIANTS)  # what train.matrix.backbone may list
+SPECTRAL = "spectral"  # the per-pixel LightGBM baseline (training/spectral.py): a matrix name, not a ResNet
+MATRIX_BACKBONES = (*(name for name in BACKBONES if name not in VARIANTS), SPECTRAL)  # train.matrix.backbone's names
 
 
 def get_backbone(name: str, imagenet_input: str = "all_bands", satlas_architecture: str = "unet") -> Backbone:
@@ -269,6 +271,8 @@ def get_backbone(name: str, imagenet_input: str = "all_bands", satlas_architectu
             "unknown backbone",
             [Problem("params.yaml", "backbone in the registry", repr(name), f"{hint}use one of {MATRIX_BACKBONES}")],
         )
+    if name == SPECTRAL:
+        raise ValueError(f"{SPECTRAL!r} is the per-pixel baseline, not a ResNet: training.spectral builds it")
     if name == "imagenet" and imagenet_input == "rgb":
         return BACKBONES["imagenet_rgb"]
     if name == "satlas" and satlas_architecture == "satlas_fpn":

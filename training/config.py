@@ -54,6 +54,19 @@ class MatrixParams(Part):
         return value
 
 
+class SpectralParams(Part):
+    """The per-pixel baseline `spectral` (LightGBM on the band values of sampled labelled pixels, no deep learning).
+
+    Each phase of a protocol samples its own training chips' pixels and adds `trees` boosting rounds to the model
+    the previous phase handed over (its analogue of fine-tuning); the run's seed draws the pixels.
+    """
+
+    pixels_per_class: int = Field(ge=1)  # labelled pixels sampled per class from a phase's training chips
+    trees: int = Field(ge=1)  # boosting rounds per phase
+    learning_rate: float = Field(gt=0)
+    leaves: int = Field(ge=2)  # LightGBM's num_leaves
+
+
 class ModelParams(Part):
     """The segmentation model around the backbone.
 
@@ -84,6 +97,7 @@ class TrainParams(Section):
     protocols: dict[str, tuple[PhaseParams, ...]]  # name -> phases, run in order, each from the previous model
     handover: Literal["best", "last"]  # the weights a phase hands to the next: its best or its last epoch's
     model: ModelParams
+    spectral: SpectralParams  # the `spectral` baseline's settings (the U-Nets ignore them)
     weights_dir: Path | None  # looked up before $TORCH_HOME/hub/checkpoints (None: only the hub directory)
     allow_random_init: bool  # true: a missing weight file starts from random init (recorded); false: an error
     lr: float = Field(gt=0)

@@ -23,11 +23,13 @@ from curation.core.legends import taxonomy_of
 from curation.core.params import load_section
 from curation.core.runner import matrix_entry, output_option, run_stage
 from curation.core.shared import SharedParams
+from training.backbones import SPECTRAL
 from training.config import EvaluateParams, TrainParams
 from training.data import ChipBank, load_bank
 from training.factory import device_of, task_factory
 from training.metrics import chip_confusions, confusion_rows, scores
 from training.plans import entry_name
+from training.spectral import SpectralModel
 from training.task import RETRAIN, CropTask, quiet_lightning
 
 RECORD_KEYS = (
@@ -52,13 +54,13 @@ def class_names(legends_dir: Path) -> list[str]:
     return taxonomy_of(legends_dir).names_by_id
 
 
-def predict(task: CropTask, image: torch.Tensor, over_ignore: bool = False) -> torch.Tensor:
+def predict(task: CropTask | SpectralModel, image: torch.Tensor, over_ignore: bool = False) -> torch.Tensor:
     """Class ids of a batch: the argmax over the real classes (ours), or over every class, `ignore` included.
 
     The study's argmax ran over all six outputs, so a pixel could be predicted `ignore`; it counts as wrong, and
     its torchmetrics AA (`aa_study`) scores the ignore class as one more zero-recall class.
     """
-    if not over_ignore:
+    if not over_ignore or isinstance(task, SpectralModel):  # the baseline models the real classes only
         return task.predict_classes(image)
     logits: torch.Tensor = task(image)
     return logits.argmax(dim=1)
@@ -66,7 +68,7 @@ def predict(task: CropTask, image: torch.Tensor, over_ignore: bool = False) -> t
 
 @torch.no_grad()
 def confusions(
-    task: CropTask,
+    task: CropTask | SpectralModel,
     bank: ChipBank,
     test_rows: dict[str, torch.Tensor],
     batch_size: int,
@@ -164,9 +166,14 @@ def evaluate_entry(
     chip_cells: list[dict[str, Any]] = []
     for folder in run_folders(runs):
         record = read_record(folder, retrain)
-        torch.manual_seed(record["seed"])  # rebuilds the frozen encoder the run trained on (digest-checked)
-        task = build(record["backbone"]).to(device)
-        task.load_checkpoint(folder / f"{params.checkpoint}.pt", retrain)
+        task: CropTask | SpectralModel
+        if record["backbone"] == SPECTRAL:  # one model file (best and last are one)
+            task, _ = SpectralModel.load(folder / f"{params.checkpoint}.json", retrain, bands=tuple(shared.bands))
+        else:
+            torch.manual_seed(record["seed"])  # rebuilds the frozen encoder the run trained on (digest-checked)
+            network: CropTask = build(record["backbone"]).to(device)
+            network.load_checkpoint(folder / f"{params.checkpoint}.pt", retrain)
+            task = network
         provenance = record["provenance"]
         per_chip = confusions(task, bank, test_rows, params.batch_size, len(names), params.argmax_over_ignore)
         for source, chips in per_chip.items():

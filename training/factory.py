@@ -20,15 +20,20 @@ def device_of(accelerator: str) -> torch.device:
 
 
 def task_factory(params: TrainParams, shared: SharedParams, num_classes: int) -> Any:  # noqa: ANN401 - a closure
-    """Backbone name -> a freshly built CropTask under these params."""
+    """Backbone name -> a freshly built CropTask under these params.
+
+    `model.frozen_encoder` freezes pretrained encoders only: `scratch`, random by design, trains as a whole (a frozen
+    random encoder is what a pretrained entry without its file falls back to, not a baseline).
+    """
 
     def build(name: str) -> CropTask:
+        spec = get_backbone(name, params.model.imagenet_input, params.model.satlas_architecture)
         return CropTask(
-            backbone_spec=get_backbone(name, params.model.imagenet_input, params.model.satlas_architecture),
+            backbone_spec=spec,
             file_bands=tuple(shared.bands),
             num_classes=num_classes,
             decoder_channels=params.model.decoder_channels,
-            frozen_encoder=params.model.frozen_encoder,
+            frozen_encoder=params.model.frozen_encoder and spec.pretrained,  # scratch has nothing to keep: all trains
             frozen_batchnorm=params.model.frozen_batchnorm,
             lr=params.lr,
             weight_decay=params.weight_decay,

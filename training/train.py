@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,18 @@ from curation.core.legends import taxonomy_of
 from curation.core.params import load_section
 from curation.core.runner import matrix_entry, output_option, run_stage
 from curation.core.shared import SharedParams
+from training.backbones import SPECTRAL
 from training.config import TrainParams
 from training.data import ChipBank, load_bank
 from training.factory import device_of, task_factory
 from training.fit import FitResult, FitSettings, Fitter
 from training.plans import RunPlan, entry_name, plan_entry
+from training.spectral import SpectralModel, SpectralSettings
 from training.task import CropTask, quiet_lightning
+
+SPECTRAL_FILE = "best.json"  # the spectral baseline's one model (no validation choice: best is last, linked)
+RECORD_INDEX_KEYS = ("run_id", "protocol", "backbone", "target_source", "k", "seed")
+NO_WEIGHTS = {"weights": "none", "enum": "none", "file": None, "sha256": None}  # spectral's provenance
 
 
 def settings_of(params: TrainParams, accelerator: str | None = None) -> FitSettings:
@@ -54,23 +61,53 @@ STUDY_SETTINGS = ("handover", "sampling", "val_split", "pixel_balance", "plateau
 """Train params where the study and we differ (docs/study-fidelity.md), recorded with every run."""
 
 
+def spectral_settings(params: TrainParams, seed: int) -> SpectralSettings:
+    """The spectral baseline's settings for one repeat (its seed draws the pixels and seeds LightGBM)."""
+    s = params.spectral
+    return SpectralSettings(
+        pixels_per_class=s.pixels_per_class,
+        trees=s.trees,
+        learning_rate=s.learning_rate,
+        leaves=s.leaves,
+        seed=seed,
+        threads=params.threads or 1,
+    )
+
+
+def fit_spectral(
+    plan: RunPlan, bank: ChipBank, params: TrainParams, shared: SharedParams, num_classes: int, folder: Path
+) -> FitResult:
+    """Fit the spectral baseline on the plan's phases and write its model (best.json, last.json its link)."""
+    started = time.perf_counter()
+    seed = params.seed if plan.seed is None else plan.seed
+    phases = [bank.index(phase.train_ids) for phase in plan.phases]
+    model = SpectralModel.fit(bank, phases, num_classes, tuple(shared.bands), spectral_settings(params, seed))
+    model.save(folder / SPECTRAL_FILE, {"run_id": plan.run_id, "provenance": NO_WEIGHTS})
+    os.link(folder / SPECTRAL_FILE, folder / "last.json")
+    return FitResult(best={}, last={}, history=[{"trees": model.rounds}], seconds=time.perf_counter() - started)
+
+
 def run_record(
-    plan: RunPlan, task: CropTask, result: FitResult, crosswalk_set: str, params: TrainParams
+    plan: RunPlan, task: CropTask | None, result: FitResult, crosswalk_set: str, params: TrainParams
 ) -> dict[str, Any]:
-    """Everything evaluate and report need to know about a run, as JSON, with the settings it ran under."""
+    """Everything evaluate and report need to know about a run, as JSON, with the settings it ran under.
+
+    `task` None: the spectral baseline (no network: no weights, nothing frozen, no epochs; its history holds the
+    number of trees).
+    """
     return {
         "run_id": plan.run_id,
         "protocol": plan.protocol,
         "backbone": plan.backbone,
-        "registry_backbone": task.backbone_spec.name,
+        "registry_backbone": plan.backbone if task is None else task.backbone_spec.name,
         "target_source": plan.target,
         "k": plan.k,
         "seed": params.seed if plan.seed is None else plan.seed,
         "train_sources": list(plan.train_sources),
         "crosswalk_set": crosswalk_set,
-        "provenance": task.provenance.as_dict(),
-        "frozen_encoder": task.frozen,
-        "frozen_batchnorm": task.frozen_batchnorm,
+        "provenance": NO_WEIGHTS if task is None else task.provenance.as_dict(),
+        "frozen_encoder": None if task is None else task.frozen,
+        "frozen_batchnorm": None if task is None else task.frozen_batchnorm,
         "settings": {name: getattr(params, name) for name in STUDY_SETTINGS},
         "phases": [
             {
@@ -82,8 +119,8 @@ def run_record(
             }
             for p in plan.phases
         ],
-        "best_epoch": result.best_epoch,
-        "best_loss": round(result.best_loss, 6),
+        "best_epoch": None if task is None else result.best_epoch,
+        "best_loss": None if task is None else round(result.best_loss, 6),
         "history": [{k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()} for row in result.history],
     }
 
@@ -108,9 +145,17 @@ def run_entry(
     records = []
     with stage_output(out) as staging:
         for plan in plans:
+            folder = staging / plan.run_id
+            if plan.backbone == SPECTRAL:
+                folder.mkdir(parents=True)
+                result = fit_spectral(plan, bank, params, shared, taxonomy.size, folder)
+                record = run_record(plan, None, result, shared.crosswalk_set, params)
+                atomic_write_json(folder / RUN_RECORD, record)
+                records.append({k: record[k] for k in RECORD_INDEX_KEYS})
+                print(f"{plan.run_id}: {result.history[0]['trees']} trees ({result.seconds:.1f} s)")
+                continue
             task, result = fitter.fit(plan, bank)
             record = run_record(plan, task, result, shared.crosswalk_set, params)
-            folder = staging / plan.run_id
             meta = {"run_id": plan.run_id, "provenance": task.provenance.as_dict()}
             task.model.load_state_dict(result.best, strict=False)  # the task is on the handed-over weights
             task.save_checkpoint(folder / "best.pt", meta)
@@ -120,7 +165,7 @@ def run_entry(
                 task.model.load_state_dict(result.last, strict=False)
                 task.save_checkpoint(folder / "last.pt", meta)
             atomic_write_json(folder / RUN_RECORD, record)
-            records.append({k: record[k] for k in ("run_id", "protocol", "backbone", "target_source", "k", "seed")})
+            records.append({k: record[k] for k in RECORD_INDEX_KEYS})
             print(
                 f"{plan.run_id}: best loss {result.best_loss:.4f} at epoch {result.best_epoch} ({result.seconds:.1f} s)"
             )

@@ -7,7 +7,7 @@ import polars as pl
 
 from curation.core.schemas import named_check, non_blank_check, table_check
 
-WEIGHTS_PROVENANCE = ("pretrained", "random")
+WEIGHTS_PROVENANCE = ("pretrained", "random", "none")  # none: a model without weights to load (spectral)
 
 
 def _text_column() -> pa.Column:
@@ -34,7 +34,7 @@ TRANSFER_SCHEMA = pa.DataFrameSchema(
         "crosswalk_set": _text_column(),
         "weights": pa.Column(
             pl.String,
-            checks=named_check("weights pretrained or random", lambda c: c.is_in(list(WEIGHTS_PROVENANCE))),
+            checks=named_check("weights pretrained, random or none", lambda c: c.is_in(list(WEIGHTS_PROVENANCE))),
         ),
         "weights_file": pa.Column(pl.String, nullable=True),
     },

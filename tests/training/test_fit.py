@@ -117,6 +117,48 @@ def test_seeds_repeat_a_run_on_the_same_chips_and_the_report_spans_them(
     assert paired.filter(pl.col("metric") == "oa").select("a", "b").rows() == [("2", "4")]
 
 
+def test_the_spectral_baseline_trains_evaluates_and_reports_beside_the_unets(
+    world: tuple[Path, pl.DataFrame], shared_params: SharedParams, tmp_path: Path
+) -> None:
+    """`spectral` runs every protocol on the same chips: one JSON model per run (last = best, one file), no
+    weights recorded, a second phase adds trees; evaluate scores it with the same metrics; the report compares it
+    with a U-Net as one more backbone. Training it twice gives the same bytes."""
+    chips, subsets = world
+    body = train_section(seeds=[0])
+    body["spectral"] = {"pixels_per_class": 200, "trees": 5, "learning_rate": 0.3, "leaves": 7}
+    params = TrainParams.model_validate(body)
+    runs = tmp_path / "runs"
+    records = run_entry(params, shared_params, chips, subsets, ("all", "spectral", "cdl", "all"), runs / "spectral")
+    assert [r["run_id"] for r in records][:2] == ["id-spectral-cdl-k2-s0", "id-spectral-cdl-k4-s0"]
+    assert len(records) == 7
+    folder = runs / "spectral" / "pretrain-finetune-spectral-cdl-k4-s0"
+    record = json.loads((folder / "run.json").read_text())
+    assert record["provenance"] == {"weights": "none", "enum": "none", "file": None, "sha256": None}
+    assert record["history"] == [{"trees": 10}]  # 5 trees per phase, two phases
+    assert (folder / "best.json").stat().st_ino == (folder / "last.json").stat().st_ino
+    again = tmp_path / "again"
+    run_entry(params, shared_params, chips, subsets, ("id", "spectral", "cdl", 4), again)
+    same = "id-spectral-cdl-k4-s0"
+    assert (again / same / "best.json").read_bytes() == (runs / "spectral" / same / "best.json").read_bytes()
+
+    run_entry(params, shared_params, chips, subsets, ("all", "ssl4eo", "cdl", "all"), runs / "ssl4eo")
+    evaluate = EvaluateParams(batch_size=8, checkpoint="last", argmax_over_ignore=True, out=tmp_path / "evals")
+    for entry in ("spectral", "ssl4eo"):
+        evaluate_entry(evaluate, params, shared_params, chips, subsets, runs / entry, tmp_path / "evals" / entry)
+    names = class_names(shared_params.legends_dir)
+    run_report(tmp_path / "evals", tmp_path / "metrics", "miou", "miou", names)
+    transfer = pl.read_parquet(tmp_path / "metrics" / "transfer.parquet")
+    assert failures(transfer, TRANSFER_SCHEMA) == []
+    spectral = transfer.filter(pl.col("backbone") == "spectral")
+    assert set(spectral["weights"]) == {"none"} and spectral["weights_file"].is_null().all()
+    assert set(spectral["test_source"]) == set(SOURCES)
+    oa = spectral.filter(pl.col("metric") == "oa", pl.col("protocol") == "id", pl.col("test_source") == "cdl")
+    assert oa["value"].is_between(0, 1).all() and oa["value"].max() > 0.3  # the world's classes differ in bands
+    paired = pl.read_parquet(tmp_path / "metrics" / "comparisons.parquet")
+    backbone = paired.filter(pl.col("comparison") == "backbone")
+    assert set(zip(backbone["a"], backbone["b"], strict=True)) == {("spectral", "ssl4eo")}
+
+
 def test_evaluate_without_runs_names_the_stage(
     world: tuple[Path, pl.DataFrame], train_params: TrainParams, shared_params: SharedParams, tmp_path: Path
 ) -> None:

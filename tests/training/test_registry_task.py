@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from curation.core.errors import ParamsError
-from training.backbones import BACKBONES, MATRIX_BACKBONES, RANDOM, get_backbone
-from training.config import ALL
+from curation.core.shared import SharedParams
+from training.backbones import BACKBONES, MATRIX_BACKBONES, RANDOM, SPECTRAL, get_backbone
+from training.config import ALL, TrainParams
+from training.factory import task_factory
 from training.plans import _axis
 from training.task import CropTask
 from training.weights import WeightsError
@@ -63,10 +65,29 @@ def test_new_entry_without_file_is_a_named_error() -> None:
         make_task("seco_eco", allow_random_init=False)
 
 
-@pytest.mark.parametrize("name", ["dino", "decur", "softcon", "closp", "secoeco", "scratch"])
+@pytest.mark.parametrize("name", ["dino", "decur", "softcon", "closp", "secoeco", "scratch", "spectral"])
 def test_matrix_axis_accepts_new_names(name: str) -> None:
     """`train.matrix.backbone` takes every new entry; `all` covers the whole registry; a typo gets a hint."""
     assert _axis(name, list(MATRIX_BACKBONES), "backbone") == [name]
     assert name in _axis(ALL, list(MATRIX_BACKBONES), "backbone")
     with pytest.raises(ParamsError, match=f"did you mean {name!r}"):
         _axis(name + "x", list(MATRIX_BACKBONES), "backbone")
+
+
+def test_spectral_is_a_matrix_name_without_a_resnet() -> None:
+    """`spectral` is listed beside the ResNets but has no registry entry: asking for its ResNet is an error."""
+    assert MATRIX_BACKBONES[-1] == SPECTRAL and SPECTRAL not in BACKBONES
+    with pytest.raises(ValueError, match="not a ResNet"):
+        get_backbone(SPECTRAL)
+
+
+def test_the_factory_freezes_pretrained_encoders_only(train_params: TrainParams, shared_params: SharedParams) -> None:
+    """Under `model.frozen_encoder: true`, a pretrained entry (here fallen back to random) keeps its encoder frozen;
+    `scratch` trains every layer: it has no pretrained features to keep."""
+    assert train_params.model.frozen_encoder
+    build = task_factory(train_params, shared_params, CLASSES)
+    ssl4eo, scratch = build("ssl4eo"), build("scratch")
+    assert ssl4eo.frozen and not scratch.frozen
+    encoder = [p.requires_grad for name, p in scratch.model.named_parameters() if name.startswith("encoder.")]
+    assert encoder and all(encoder)
+    assert not any(p.requires_grad for name, p in ssl4eo.model.named_parameters() if name.startswith("encoder."))

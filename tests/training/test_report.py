@@ -140,7 +140,7 @@ def test_schema_reports_every_failure_at_once() -> None:
     rules = {(f.column, f.rule) for f in failures(frame(bad), TRANSFER_SCHEMA)}
     assert rules == {
         ("value", "value in [0, 1] or NaN"),
-        ("weights", "weights pretrained or random"),
+        ("weights", "weights pretrained, random or none"),
         (None, "unique (run_id, test_source, metric)"),
     }
     assert failures(frame(rows), TRANSFER_SCHEMA) == []
@@ -156,7 +156,11 @@ def test_bad_table_is_one_error_naming_file_rules_and_fix(tmp_path: Path) -> Non
         report(evals, tmp_path / "metrics")
     message = str(caught.value)
     assert len(caught.value.problems) == 3
-    for text in ("value in [0, 1] or NaN", "weights pretrained or random", "unique (run_id, test_source, metric)"):
+    for text in (
+        "value in [0, 1] or NaN",
+        "weights pretrained, random or none",
+        "unique (run_id, test_source, metric)",
+    ):
         assert text in message
     assert str(evals / "all_ssl4eo_all_all" / "metrics.parquet") in message
     assert str(evals / "all_imagenet_all_all" / "metrics.parquet") in message
