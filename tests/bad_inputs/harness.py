@@ -24,6 +24,7 @@ import polars as pl
 from tests.tiny_project import TinyProject
 
 LINKED = (".pt",)  # large, read-only in every case: hard-linked instead of copied
+CACHE = f"{os.sep}.dvc{os.sep}cache{os.sep}"  # DVC's cache files: read-only, linked too (scratch's whole ResNet-50s)
 SKIPPED = (".git", "__pycache__", ".dvc/tmp")
 LEFTOVER = (".tmp", ".old", ".lock")
 
@@ -47,10 +48,10 @@ class Case:
 
 
 def copy_project(tiny: TinyProject, target: Path) -> Path:
-    """A private copy of the tiny project (checkpoints hard-linked), with its own empty git repository."""
+    """A private copy of the tiny project (checkpoints and DVC cache hard-linked), with its own empty git repository."""
 
     def copy(src: str, dst: str) -> object:
-        if src.endswith(LINKED):
+        if src.endswith(LINKED) or CACHE in src:  # the DVC cache holds the checkpoints again (read-only files)
             os.link(src, dst)
             return dst
         return shutil.copy2(src, dst)
