@@ -42,7 +42,7 @@ def test_transfer_page_in_chromium(bench: ModuleType, demo_artifacts: Path, tmp_
         charts = page.locator("[data-testid='stVegaLiteChart']")
         charts.first.wait_for(timeout=60_000)
         page.locator("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg").first.wait_for()
-        assert charts.count() == 4  # heatmap, gap heatmap, learning curves, per-class recall
+        assert charts.count() == 5  # heatmap, gap heatmap, learning curves, intervals, per-class recall
         assert page.get_by_text("Gap to in-distribution").is_visible()
         shot = tmp_path / "transfer.png"
         page.screenshot(path=shot)
