@@ -16,7 +16,17 @@ from typing import Any
 
 import polars as pl
 
-from curation.core.artifacts import COMPARISONS, FAILURES, HISTOGRAMS, INTERVALS, TRANSFER, VALIDATION_SUMMARY, Artifact
+from curation.core.artifacts import (
+    BALANCE_EFFECTS,
+    COMPARISONS,
+    FAILURES,
+    HISTOGRAMS,
+    INTERVALS,
+    SPLIT_BIAS,
+    TRANSFER,
+    VALIDATION_SUMMARY,
+    Artifact,
+)
 from curation.core.artifacts import Artifacts as Catalogue
 from curation.core.io import DEMO_MARKER, demo_marker
 from curation.core.params import load_named, load_section
@@ -112,6 +122,14 @@ class Artifacts:
     def comparisons(self) -> tuple[Path, str]:
         """The study's comparisons, paired, with intervals of the difference and p-values."""
         return _pair(self.catalogue.metrics_file(COMPARISONS))
+
+    def balance_effects(self) -> tuple[Path, str]:
+        """Each class-balance strategy against base: AA and per-class recall, paired."""
+        return _pair(self.catalogue.metrics_file(BALANCE_EFFECTS))
+
+    def split_bias(self) -> tuple[Path, str]:
+        """Every id model on its source's random test set beside the blocked one."""
+        return _pair(self.catalogue.metrics_file(SPLIT_BIAS))
 
     @property
     def validation(self) -> Path:

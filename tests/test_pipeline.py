@@ -60,9 +60,9 @@ def test_subsets_are_nested_disjoint_and_stratified(project: tuple[Path, str]) -
             for (split, size), group in subsets.filter(pl.col("source") == source).group_by("split", "size")
         }
         small, middle, large = (ids[("train", k)] for k in (2, 4, 8))
-        test = ids[("test", 4)]
-        assert small < middle < large and len(large) == 8 and len(test) == 4
-        assert not test & large
+        test, drawn = ids[("test", 4)], ids[("test_random", 4)]
+        assert small < middle < large and len(large) == 8 and len(test) == 4 and len(drawn) == 4
+        assert not test & large and not drawn & (large | test)
         chosen = manifest.filter(pl.col("source") == source, pl.col("chip_id").is_in(list(middle)))
         area = chosen["height"] * chosen["width"]
         present = {n for n in names if ((chosen[class_column(n)] / area) >= 0.01).any()}
@@ -71,7 +71,7 @@ def test_subsets_are_nested_disjoint_and_stratified(project: tuple[Path, str]) -
     audit = yaml.safe_load((root / "data" / "subsets" / "leakage_audit.json").read_text())
     assert audit["clean"] is True
     lists = sorted(p.name for p in (root / "data" / "subsets" / "lists").glob("sentinel2_cdl_2023_*.csv"))
-    assert lists == [f"sentinel2_cdl_2023_subsampled_{n}.csv" for n in ("2", "4", "8", "test")]
+    assert lists == [f"sentinel2_cdl_2023_subsampled_{n}.csv" for n in ("2", "4", "8", "test", "test_random")]
 
 
 def test_outputs_are_deterministic_and_subsets_params_rerun_only_subsets(project: tuple[Path, str]) -> None:
@@ -103,10 +103,17 @@ def test_training_writes_the_transfer_table_with_every_backbone(project: tuple[P
     assert set(transfer["protocol"]) == {"id", "ood", "ood+k", "pretrain-finetune"}
     assert set(transfer["test_source"]) == set(demo_sources())
     assert set(transfer["weights"]) == {"random", "none"}  # no weight files (random init allowed); spectral: none
-    runs = transfer.select("run_id", "protocol", "k", "seed").unique()
+    every = transfer.select("run_id", "protocol", "k", "seed", "balance").unique()
+    runs = every.filter(pl.col("balance") == "base")
     models = len(MATRIX_BACKBONES) * len(TINY_SEEDS)
     assert runs.filter(pl.col("protocol") == "ood")["k"].to_list() == [0] * models
     assert len(runs) == 4 * models  # 4 protocols x every backbone x seed, one target source, k = 4 (ood: 0)
+    sampled = every.filter(pl.col("balance") == "chip-sampler")  # the demo's train.balance: id runs repeated
+    assert set(sampled["protocol"]) == {"id"} and len(sampled) == (len(MATRIX_BACKBONES) - 1) * len(TINY_SEEDS)
+    effects = pl.read_parquet(root / "metrics" / "balance.parquet")
+    assert set(effects["b"]) == {"chip-sampler"} and "recall_maize" in set(effects["metric"])
+    bias = pl.read_parquet(root / "metrics" / "split_bias.parquet")  # id models on the random test set too
+    assert set(bias["target_source"]) == {"cdl"} and bias.filter(pl.col("metric") == "oa")["bias"].is_not_null().all()
     assert sorted(set(runs["seed"])) == list(TINY_SEEDS)
     for run_id in runs["run_id"]:
         entry = root / "runs" / "all_all_cdl_all" / run_id

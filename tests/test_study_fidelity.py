@@ -30,6 +30,7 @@ CORRECTIONS = {  # param path: (the study's value, ours)
         ["ssl4eo", "satlas", "imagenet"],
         ["ssl4eo", "satlas", "imagenet", "scratch", "spectral"],
     ),
+    "train.balance.strategies": (["base"], ["base", "loss-weights", "chip-sampler", "pixel-budget"]),
     "train.sampling": ("with_replacement", "permutation"),
     "train.val_split": ("random", "blocks"),
     "evaluate.checkpoint": ("last", "best"),

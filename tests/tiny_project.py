@@ -50,11 +50,11 @@ def run(args: list[str], cwd: Path) -> str:
 
 
 def tiny_profile(params: dict[str, Any]) -> dict[str, Any]:
-    """The demo profile scaled down: 32 px chips, 28 per source, sets of 2/4/8 train and 4 test."""
+    """The demo profile scaled down: 32 px chips, 28 per source, sets of 2/4/8 train, 4 test and 4 random test."""
     params["shared"]["chip_px"] = 32
     params["shared"]["dask"]["scheduler"] = "synchronous"
     params["demo"].update(chip_px=32, chips_per_source=28)
-    params["subsets"].update(train_sizes=[2, 4, 8], test_size=4, block_m=960.0, buffer_m=320.0)
+    params["subsets"].update(train_sizes=[2, 4, 8], test_size=4, random_test_size=4, block_m=960.0, buffer_m=320.0)
     params["train"]["matrix"].update(protocol=["all"], backbone=["all"], source=["cdl"], size=["all"])
     params["train"].update(sizes=[4], others_size=2, batch_size=4, crop_scale=[0.5, 1.0], val_block_m=960.0)
     params["train"]["seeds"] = list(TINY_SEEDS)  # two repeats: the report's intervals over seeds and paired comparisons

@@ -16,6 +16,8 @@ from curation.core.params import Part, Section, increasing_sizes, register
 ALL = "all"  # a matrix entry that covers every value of its axis inside one stage
 OTHERS_DEFAULT = "default"  # the key of `train.others` for every target not listed by name
 POOLS = ("target", "others")
+BASE = "base"  # the balance strategy of the runs as the other params configure them
+BalanceStrategy = Literal["base", "loss-weights", "chip-sampler", "pixel-budget"]
 
 
 class PhaseParams(Part):
@@ -51,6 +53,33 @@ class MatrixParams(Part):
             raise ValueError("list distinct entries (a value, or `all`)")
         if ALL in value and len(value) > 1:
             raise ValueError("`all` already covers every value: list it alone")
+        return value
+
+
+class BalanceParams(Part):
+    """Class-balance strategies measured side by side: every run of `protocols` repeated under each strategy.
+
+    `base` is the runs as `model.class_weights`, `sampling` and `pixel_balance` configure them; each other strategy
+    adds one thing to it: `loss-weights` inverse-frequency cross-entropy, `chip-sampler` class-balanced chip draws
+    (`sampling: class_balanced`), `pixel-budget` the study's pixel budget on the others' pools. The report measures
+    each against `base` on the same chips and seeds (`metrics/balance.parquet`).
+    """
+
+    strategies: tuple[BalanceStrategy, ...]
+    protocols: Literal["all"] | tuple[str, ...]  # the protocols repeated under the strategies beyond base
+
+    @field_validator("strategies")
+    @classmethod
+    def _strategies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value or value[0] != BASE or len(set(value)) != len(value):
+            raise ValueError(f"list distinct strategies, `{BASE}` first (the others are measured against it)")
+        return value
+
+    @field_validator("protocols")
+    @classmethod
+    def _protocols(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        if isinstance(value, tuple) and (not value or len(set(value)) != len(value)):
+            raise ValueError("list distinct protocols, or write `all`")
         return value
 
 
@@ -94,6 +123,7 @@ class TrainParams(Section):
     others_size: Annotated[int, Field(ge=1)] | Literal["all"]  # every other source's set of this size, or `all`
     others: dict[str, Literal["all"] | tuple[str, ...]]  # target -> the sources its `others` pool draws from
     pixel_balance: Literal["none", "study"]  # study: the others' chips cut to one pixel budget, least `other` first
+    balance: BalanceParams  # class-balance strategies, each repeating the runs of its protocols
     protocols: dict[str, tuple[PhaseParams, ...]]  # name -> phases, run in order, each from the previous model
     handover: Literal["best", "last"]  # the weights a phase hands to the next: its best or its last epoch's
     model: ModelParams
@@ -104,7 +134,8 @@ class TrainParams(Section):
     weight_decay: float = Field(ge=0)
     batch_size: int = Field(ge=1)
     plateau_patience: int = Field(ge=0)  # ReduceLROnPlateau on the validation loss
-    sampling: Literal["permutation", "with_replacement"]  # an epoch: every chip once, or as many uniform draws
+    # an epoch: every chip once, as many uniform draws, or as many draws weighted by each chip's rare-class pixels
+    sampling: Literal["permutation", "with_replacement", "class_balanced"]
     crop_px: int = Field(ge=32)  # side of the random resized crops (a multiple of 32 for the U-Net)
     crop_scale: tuple[float, float]  # share of the chip's area a crop covers, low and high
     crop_ratio: tuple[float, float]  # range of a crop's width / height ([1, 1]: square; kornia's: [0.75, 1.333])
@@ -183,6 +214,18 @@ class TrainParams(Section):
         bad = [k for k in self.matrix.size if k != ALL and k != 0 and k not in self.sizes]
         if bad:
             raise ValueError(f"matrix.size lists {bad}: use `all`, 0 or one of train.sizes {list(self.sizes)}")
+        listed = self.balance.protocols
+        unknown = [p for p in listed if p not in self.protocols] if listed != ALL else []
+        if unknown:
+            raise ValueError(f"balance.protocols lists {unknown}, not defined under train.protocols")
+        already = {
+            "loss-weights": self.model.class_weights,
+            "chip-sampler": self.sampling == "class_balanced",
+            "pixel-budget": self.pixel_balance == "study",
+        }
+        same = [s for s in self.balance.strategies if already.get(s, False)]
+        if same:
+            raise ValueError(f"balance.strategies {same} are what the base runs already do: drop them from the list")
         return self
 
 

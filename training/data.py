@@ -194,12 +194,40 @@ def augment(batch: Batch, grids: torch.Tensor) -> Batch:
     return {"image": image, "mask": mask.squeeze(1).long()}
 
 
+SAMPLINGS = ("permutation", "with_replacement", "class_balanced")
+
+
+def chip_class_pixels(bank: ChipBank, rows: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """[rows, K] pixels per class id of each chip: its label's counts, the manifest's `px_<class>` columns."""
+    labels = bank.labels.index_select(0, rows).flatten(1).long()
+    offsets = torch.arange(len(rows), device=labels.device).unsqueeze(1) * num_classes
+    counts = torch.bincount((labels + offsets).flatten(), minlength=len(rows) * num_classes)
+    return counts.reshape(len(rows), num_classes)
+
+
+def balanced_chip_weights(counts: torch.Tensor, ignore_index: int = 0) -> torch.Tensor:
+    """Draw weights of chips by their rare-class content: each class's pixel share of a chip, summed over classes.
+
+    A chip's weight is the sum over real classes of its pixels of the class / the class's pixels in all the rows,
+    so every class present carries the same total weight, spread over its chips by their share of it: a chip
+    holding most of the rare class's pixels is drawn as often as all the chips of the common one together. Chips
+    with no labelled pixel weigh 0; when no chip has one, every chip weighs the same.
+    """
+    counts = counts.double().clone()
+    counts[:, ignore_index] = 0
+    totals = counts.sum(dim=0)
+    shares = torch.where(totals > 0, counts / totals.clamp(min=1), torch.zeros_like(counts))
+    weights = shares.sum(dim=1)
+    return weights if bool((weights > 0).any()) else torch.ones(len(counts), dtype=torch.float64)
+
+
 class TrainBatches:
     """An epoch of augmented batches drawn from a bank; every `iter()` is a new seeded epoch.
 
     An epoch is one permutation of the rows, or (`with_replacement`) as many uniform draws as there are rows, as
-    torchgeo's RandomGeoSampler gave the study. Under DDP each rank takes every world-size-th batch of the same
-    draw, so ranks see disjoint batches.
+    torchgeo's RandomGeoSampler gave the study, or (`class_balanced`) as many draws weighted by each chip's rare-class
+    content (`balanced_chip_weights`; `num_classes` needed). Under DDP each rank takes every world-size-th batch of
+    the same draw, so ranks see disjoint batches.
     """
 
     def __init__(
@@ -212,9 +240,12 @@ class TrainBatches:
         seed: int,
         ratio: tuple[float, float] = SQUARE,
         sampling: str = "permutation",
+        num_classes: int | None = None,
     ) -> None:
-        if sampling not in ("permutation", "with_replacement"):
-            raise ValueError(f"sampling is permutation or with_replacement, got {sampling!r}")
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"sampling is one of {', '.join(SAMPLINGS)}, got {sampling!r}")
+        if sampling == "class_balanced" and num_classes is None:
+            raise ValueError("class_balanced sampling weighs chips by class: give num_classes")
         self.bank = bank
         self.rows = rows
         self.batch_size = batch_size
@@ -223,6 +254,9 @@ class TrainBatches:
         self.ratio = ratio
         self.sampling = sampling
         self.generator = torch.Generator().manual_seed(seed)
+        self.weights: torch.Tensor | None = None
+        if sampling == "class_balanced" and num_classes is not None:
+            self.weights = balanced_chip_weights(chip_class_pixels(bank, rows, num_classes)).cpu()
 
     def _shard(self) -> tuple[int, int]:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -243,7 +277,9 @@ class TrainBatches:
     def __iter__(self) -> Iterator[Batch]:
         rank, world = self._shard()
         count = len(self.rows)
-        if self.sampling == "with_replacement":
+        if self.weights is not None:
+            picks = torch.multinomial(self.weights, count, replacement=True, generator=self.generator)
+        elif self.sampling == "with_replacement":
             picks = torch.randint(count, (count,), generator=self.generator)
         else:
             picks = torch.randperm(count, generator=self.generator)

@@ -2,29 +2,43 @@
 
 Confusion matrices are accumulated over each test set and scored once (training.metrics). Writes
 `<evaluate.out>/<entry>/metrics.parquet` (tidy: run, seed, test source, metric, value, provenance),
-`confusion.parquet` and `chip_confusion.parquet` (every test chip's own counts, which the report's bootstrap
-resamples).
+`confusion.parquet`, `chip_confusion.parquet` (every test chip's own counts, which the report's bootstrap
+resamples) and `split_bias.parquet` (every `id` run also on its source's random test set, `subsets.random_test_size`:
+what a random split would have reported beside the blocked test set's number).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import torch
 
-from curation.core.artifacts import CHIP_CONFUSION, CONFUSION, EVAL_INDEX, EVAL_METRICS, MANIFEST, RUN_RECORD, Artifacts
+from curation.core.artifacts import (
+    CHIP_CONFUSION,
+    CONFUSION,
+    EVAL_INDEX,
+    EVAL_METRICS,
+    MANIFEST,
+    RUN_RECORD,
+    SPLIT_BIAS,
+    Artifacts,
+)
 from curation.core.errors import Problem, ProblemsError
 from curation.core.io import atomic_write_json, atomic_write_parquet
 from curation.core.legends import taxonomy_of
 from curation.core.params import load_section
+from curation.core.result_schemas import COMPUTED, SPLIT_BIAS_RUN_SCHEMA
 from curation.core.runner import matrix_entry, output_option, run_stage
+from curation.core.schemas import TEST_RANDOM
 from curation.core.shared import SharedParams
 from training.backbones import SPECTRAL
-from training.config import EvaluateParams, TrainParams
+from training.config import BASE, EvaluateParams, TrainParams
 from training.data import ChipBank, load_bank
 from training.factory import device_of, task_factory
 from training.metrics import chip_confusions, confusion_rows, scores
@@ -43,6 +57,36 @@ CHIP_CONFUSION_COLUMNS = {
     "predicted_class": pl.String,
     "pixels": pl.Int64,
 }
+
+
+def data_version(manifest_path: Path, subsets: pl.DataFrame) -> str:
+    """sha256 of the chips' manifest file and the subsets table (as sorted CSV): the data a score comes from.
+
+    Both are this stage's DVC deps, so a changed chip table or split re-runs it and changes the fingerprint.
+    """
+    digest = hashlib.sha256(manifest_path.read_bytes())
+    digest.update(subsets.sort(subsets.columns).write_csv().encode())
+    return digest.hexdigest()
+
+
+SPLIT_BIAS_PROTOCOL = "id"  # the runs scored on their source's random test set too
+
+
+def split_bias_rows(
+    record: dict[str, Any], blocked: torch.Tensor, random: torch.Tensor, names: list[str]
+) -> list[dict[str, Any]]:
+    """One run's every metric on its blocked test set beside its random one (per-chip confusions of each)."""
+    ours, theirs = scores(blocked.sum(dim=0), names), scores(random.sum(dim=0), names)
+    head = {
+        "run_id": record["run_id"],
+        "backbone": record["backbone"],
+        "target_source": record["target_source"],
+        "k": int(record["k"]),
+        "seed": int(record["seed"]),
+        "balance": record.get("balance", BASE),
+    }
+    sizes = {"blocked_chips": len(blocked), "random_chips": len(random)}
+    return [{**head, "metric": m, "blocked": v, "random": theirs[m], **sizes} for m, v in ours.items()]
 
 
 class MissingRunsError(ProblemsError):
@@ -152,14 +196,21 @@ def evaluate_entry(
         torch.set_num_threads(train.threads)
     names = class_names(shared.legends_dir)
     manifest = pl.read_parquet(chips_root / MANIFEST)
+    version = data_version(chips_root / MANIFEST, subsets)
     tests = subsets.filter(pl.col("split") == "test").sort("source", "chip_id")
+    randoms = subsets.filter(pl.col("split") == TEST_RANDOM).sort("source", "chip_id")
     device = device_of(train.accelerator)
-    bank = load_bank(chips_root, manifest, tests["chip_id"].to_list()).to(device)
+    bank = load_bank(chips_root, manifest, [*tests["chip_id"], *randoms["chip_id"]]).to(device)
     test_ids = {
         source: tests.filter(pl.col("source") == source)["chip_id"].to_list()
         for source in sorted(tests["source"].unique().to_list())
     }
     test_rows = {source: bank.index(ids) for source, ids in test_ids.items()}
+    random_rows = {
+        source: bank.index(randoms.filter(pl.col("source") == source)["chip_id"].to_list())
+        for source in sorted(randoms["source"].unique().to_list())
+    }
+    bias_rows: list[dict[str, Any]] = []
     build = task_factory(train, shared, len(names))
     metric_rows: list[dict[str, Any]] = []
     cells: list[dict[str, Any]] = []
@@ -167,13 +218,17 @@ def evaluate_entry(
     for folder in run_folders(runs):
         record = read_record(folder, retrain)
         task: CropTask | SpectralModel
+        licence = None
         if record["backbone"] == SPECTRAL:  # one model file (best and last are one)
-            task, _ = SpectralModel.load(folder / f"{params.checkpoint}.json", retrain, bands=tuple(shared.bands))
+            model, _ = SpectralModel.load(folder / f"{params.checkpoint}.json", retrain, bands=tuple(shared.bands))
+            task = model.with_threads(train.threads or os.cpu_count() or 1)  # the same classes on every core
         else:
             torch.manual_seed(record["seed"])  # rebuilds the frozen encoder the run trained on (digest-checked)
             network: CropTask = build(record["backbone"]).to(device)
             network.load_checkpoint(folder / f"{params.checkpoint}.pt", retrain)
             task = network
+            if record["provenance"]["weights"] == "pretrained":
+                licence = network.backbone_spec.licence
         provenance = record["provenance"]
         per_chip = confusions(task, bank, test_rows, params.batch_size, len(names), params.argmax_over_ignore)
         for source, chips in per_chip.items():
@@ -187,25 +242,39 @@ def evaluate_entry(
                 "train_sources": "+".join(record["train_sources"]),
                 "k": int(record["k"]),
                 "seed": int(record["seed"]),
+                "balance": record.get("balance", BASE),  # runs before train.balance were all base runs
                 "test_source": source,
             }
             tail = {
                 "crosswalk_set": record["crosswalk_set"],
                 "weights": provenance["weights"],
                 "weights_file": provenance["file"],
+                "weights_sha256": provenance["sha256"] if provenance["weights"] == "pretrained" else None,
+                "weights_licence": licence,
+                "data_version": version,
+                "origin": COMPUTED,
             }
             metric_rows += [{**base, "metric": m, "value": v, **tail} for m, v in scores(confusion, names).items()]
             cells += [
                 {"run_id": record["run_id"], "test_source": source, **c} for c in confusion_rows(confusion, names)
             ]
+        target = record["target_source"]
+        if record["protocol"] == SPLIT_BIAS_PROTOCOL and target in random_rows and target in per_chip:
+            random_chips = confusions(
+                task, bank, {target: random_rows[target]}, params.batch_size, len(names), params.argmax_over_ignore
+            )[target]
+            bias_rows += split_bias_rows(record, per_chip[target], random_chips, names)
         print(f"{record['run_id']}: evaluated on {len(test_rows)} test sets")
-    metrics = pl.DataFrame(metric_rows, schema_overrides={"k": pl.Int64, "value": pl.Float64, "weights_file": pl.Utf8})
+    nullable = {name: pl.Utf8 for name in ("weights_file", "weights_sha256", "weights_licence")}
+    metrics = pl.DataFrame(metric_rows, schema_overrides={"k": pl.Int64, "value": pl.Float64, **nullable})
     metrics = metrics.with_columns(pl.col("seed").cast(pl.Int64))
     confusion_table = pl.DataFrame(cells, schema_overrides={"pixels": pl.Int64})
     chip_table = pl.DataFrame(chip_cells, schema=CHIP_CONFUSION_COLUMNS)
     atomic_write_parquet(out / EVAL_METRICS, metrics)
     atomic_write_parquet(out / CONFUSION, confusion_table)
     atomic_write_parquet(out / CHIP_CONFUSION, chip_table)
+    bias_types = {name: column.dtype.type for name, column in SPLIT_BIAS_RUN_SCHEMA.columns.items()}
+    atomic_write_parquet(out / SPLIT_BIAS, pl.DataFrame(bias_rows, schema=bias_types))
     atomic_write_json(out / EVAL_INDEX, {"entry": out.name, "runs": sorted({r["run_id"] for r in metric_rows})})
     return metrics
 

@@ -38,7 +38,7 @@ class FitSettings:
     devices: int
     class_weights: bool
     crop_ratio: tuple[float, float] = (1.0, 1.0)
-    sampling: str = "permutation"  # or with_replacement
+    sampling: str = "permutation"  # or with_replacement, class_balanced
     handover: str = "best"  # or last: the weights a phase hands to the next
 
 
@@ -101,8 +101,10 @@ def class_weights(bank: ChipBank, rows: torch.Tensor, num_classes: int) -> torch
     return weights / weights[present].mean() if present.any() else torch.ones(num_classes)
 
 
-def train_batches(bank: ChipBank, rows: torch.Tensor, settings: FitSettings, seed: int) -> TrainBatches:
-    """The augmented epochs of `rows` under the fit settings."""
+def train_batches(
+    bank: ChipBank, rows: torch.Tensor, settings: FitSettings, seed: int, num_classes: int | None = None
+) -> TrainBatches:
+    """The augmented epochs of `rows` under the fit settings (`num_classes` for class-balanced sampling)."""
     return TrainBatches(
         bank,
         rows,
@@ -112,7 +114,17 @@ def train_batches(bank: ChipBank, rows: torch.Tensor, settings: FitSettings, see
         seed,
         ratio=settings.crop_ratio,
         sampling=settings.sampling,
+        num_classes=num_classes,
     )
+
+
+def balanced(settings: FitSettings, strategy: str) -> FitSettings:
+    """The settings under a balance strategy (`train.balance`): base as they are, each other adds its one thing."""
+    if strategy == "loss-weights":
+        return replace(settings, class_weights=True)
+    if strategy == "chip-sampler":
+        return replace(settings, sampling="class_balanced")
+    return settings  # base, and pixel-budget (a choice of chips, made in planning)
 
 
 @dataclass(frozen=True)
@@ -137,7 +149,7 @@ def fit_phase(task: CropTask, bank: ChipBank, phase: PhasePlan, number: int, set
     train_rows = bank.index(phase.train_ids)
     if settings.class_weights:
         task.criterion.weight = class_weights(bank, train_rows, task.hparams["num_classes"]).to(bank.device)
-    batches = train_batches(bank, train_rows, settings, stream)
+    batches = train_batches(bank, train_rows, settings, stream, task.hparams["num_classes"])
     val = EvalBatches(bank, bank.index(phase.val_ids), settings.batch_size) if phase.val_ids else None
     task.monitor = "val_loss" if val is not None else "train_loss"
     tracker = _Tracker(number, task.monitor)
@@ -173,11 +185,13 @@ class Fitter:
         """
         started = time.perf_counter()
         settings = self.settings if plan.seed is None else replace(self.settings, seed=plan.seed)
+        settings = balanced(settings, plan.balance)
         task = self.fresh(plan.backbone, settings.seed)
         task.to(bank.device)
         result = FitResult(best={}, last={})
         calibrate = task.frozen and task.provenance.weights == "random"
-        key: tuple[Any, ...] = (plan.backbone, settings.seed, calibrate, settings.handover)
+        how = (settings.handover, settings.class_weights, settings.sampling)  # a shared phase is shared only so
+        key: tuple[Any, ...] = (plan.backbone, settings.seed, calibrate, *how)
         for number, phase in enumerate(plan.phases):
             key = (*key, phase.train_ids, phase.val_ids, phase.epochs)
             fitted = self.memo.get(key)
@@ -186,7 +200,8 @@ class Fitter:
             else:
                 if calibrate and number == 0:  # a memoized first phase already carries its statistics
                     rows = bank.index(phase.train_ids)
-                    task.calibrate_statistics(train_batches(bank, rows, settings, settings.seed - 1))
+                    classes = task.hparams["num_classes"]
+                    task.calibrate_statistics(train_batches(bank, rows, settings, settings.seed - 1, classes))
                 fitted = fit_phase(task, bank, phase, number, settings)
                 self.memo[key] = fitted
                 if len(self.memo) > self.memo_size:

@@ -32,13 +32,15 @@ Floats = npt.NDArray[np.float64]
 METRICS: tuple[str, ...] = ("oa", "aa", "aa_study", "f1_macro", "miou")
 """The metrics `batch_scores` computes, the summary keys of `training.metrics.scores`."""
 DEFAULT_METRICS: tuple[str, ...] = ("oa", "aa", "miou")
-CELL = ("protocol", "backbone", "target_source", "k", "test_source")
-"""A cell: one model configuration scored on one test set; its runs differ by seed only."""
+CELL = ("protocol", "backbone", "target_source", "k", "test_source", "balance")
+"""A cell: one model configuration (its class-balance strategy too) scored on one test set; its runs differ by seed
+only."""
+BASE = "base"  # the balance strategy the others are measured against
 INTERVAL_KEYS = (*CELL, "metric")
-COMPARISON_KEYS = ("comparison", "protocol", "target_source", "metric", "a", "b", "backbone", "k")
-COMPARISONS_KINDS = ("backbone", "k")
+COMPARISON_KEYS = ("comparison", "protocol", "target_source", "metric", "a", "b", "backbone", "k", "balance")
+COMPARISONS_KINDS = ("backbone", "k", "balance")
 CHIP_COLUMNS = ("run_id", "test_source", "chip_id", "target_class", "predicted_class", "pixels")
-RUN_COLUMNS = ("run_id", "protocol", "backbone", "target_source", "k", "seed")
+RUN_COLUMNS = ("run_id", "protocol", "backbone", "target_source", "k", "seed", "balance")
 IGNORE_INDEX = 0
 
 
@@ -135,8 +137,13 @@ def _sums(num_classes: int, ignore_index: int) -> Floats:
     return out
 
 
-def _flat_scores(flat: Floats, num_classes: int, metrics: Sequence[str], ignore_index: int) -> dict[str, Floats]:
-    """`batch_scores` on flat confusions [B, K*K] (float64, integer-valued)."""
+RECALL = "recall_"  # `recall_<class>`: one real class's recall, named as `training.metrics.scores` names it
+
+
+def _flat_scores(
+    flat: Floats, num_classes: int, metrics: Sequence[str], ignore_index: int, classes: Sequence[str] = ()
+) -> dict[str, Floats]:
+    """`batch_scores` on flat confusions [B, K*K] (float64, integer-valued); `recall_<class>` with `classes`."""
     k = num_classes
     sums = flat @ _sums(k, ignore_index)
     rows, cols, tp = sums[:, :k], sums[:, k : 2 * k], sums[:, 2 * k :]
@@ -156,6 +163,8 @@ def _flat_scores(flat: Floats, num_classes: int, metrics: Sequence[str], ignore_
         elif name == "aa_study":
             study = seen > 0
             value = _ratio(np.where(study, np.nan_to_num(recall, nan=0.0), 0.0).sum(axis=1), study.sum(axis=1) * 1.0)
+        elif name.startswith(RECALL):
+            value = recall[:, list(classes).index(name.removeprefix(RECALL))].copy()
         elif name == "f1_macro":
             value = _nanmean_rows(_ratio(2 * tp, 2 * tp + fp + fn)[:, real])
         else:  # miou
@@ -165,8 +174,9 @@ def _flat_scores(flat: Floats, num_classes: int, metrics: Sequence[str], ignore_
     return out
 
 
-def _check_metrics(metrics: Sequence[str]) -> None:
-    unknown = sorted(set(metrics) - set(METRICS))
+def _check_metrics(metrics: Sequence[str], classes: Sequence[str] = ()) -> None:
+    recalls = {f"{RECALL}{name}" for name in classes[IGNORE_INDEX + 1 :]}
+    unknown = sorted(set(metrics) - set(METRICS) - recalls)
     if unknown or not metrics:
         raise ValueError(f"unknown metric names {unknown} (known: {list(METRICS)})" if unknown else "no metrics asked")
 
@@ -218,11 +228,13 @@ def _frame(
 
 def _prepared(
     chips: pl.DataFrame, runs: pl.DataFrame, classes: Sequence[str]
-) -> tuple[pl.DataFrame, dict[str, tuple[str, str, str, int, int]]]:
+) -> tuple[pl.DataFrame, dict[str, tuple[str, str, str, int, int, str]]]:
     """Chips with class ids (ignore targets and empty cells dropped), and each run's (protocol, ..., k, seed)."""
     if len(classes) < 2 or len(set(classes)) != len(classes):
         raise ValueError(f"classes must be unique names, the ignore class first and a real class after: {classes}")
     frame = _frame(chips, CHIP_COLUMNS, "chips", {"pixels": pl.Int64})
+    if "balance" not in runs.columns:  # runs of tables written before train.balance: every one a base run
+        runs = runs.with_columns(balance=pl.lit(BASE))
     table = _frame(runs, RUN_COLUMNS, "runs", {"k": pl.Int64, "seed": pl.Int64})
     names = set(frame["target_class"].unique().to_list()) | set(frame["predicted_class"].unique().to_list())
     unknown = sorted(names - set(classes))
@@ -242,7 +254,7 @@ def _prepared(
         pl.col("predicted_class").replace_strict(ids, return_dtype=pl.Int64).alias("predicted"),
     )
     keyed = {
-        str(r[0]): (str(r[1]), str(r[2]), str(r[3]), int(r[4]), int(r[5]))
+        str(r[0]): (str(r[1]), str(r[2]), str(r[3]), int(r[4]), int(r[5]), str(r[6]))
         for r in table.select(RUN_COLUMNS).iter_rows()
     }
     return frame, keyed
@@ -255,7 +267,7 @@ def _prepared(
 class _Cell:
     """One cell's seeds: each seed's whole-test-set value and the cell's replicates, per metric."""
 
-    key: tuple[str, str, str, int, str]
+    key: tuple[str, str, str, int, str, str]
     seeds: int
     values: dict[str, Floats]  # [seeds], in (seed, run_id) order
     replicates: dict[str, Floats]  # [resamples]: mean over the drawn seeds on the drawn chips
@@ -303,7 +315,9 @@ def _test_sets(frame: pl.DataFrame, num_classes: int) -> list[tuple[str, list[st
 CHUNK_VALUES = 1 << 20  # float64 values of one scoring stack (8 MB): runs are scored this many at a time
 
 
-def _scored(counts: Floats, weights: Floats, num_classes: int, metrics: Sequence[str]) -> dict[str, Floats]:
+def _scored(
+    counts: Floats, weights: Floats, num_classes: int, metrics: Sequence[str], classes: Sequence[str] = ()
+) -> dict[str, Floats]:
     """Per metric, [runs, 1 + resamples]: each run's value on the whole test set, then on each chip resample.
 
     A replicate's confusion is `weights[b] @ counts`: integer counts times integer weights, exact in float64.
@@ -313,8 +327,8 @@ def _scored(counts: Floats, weights: Floats, num_classes: int, metrics: Sequence
     parts: dict[str, list[Floats]] = {m: [] for m in metrics}
     for first in range(0, runs, per_chunk):
         chunk = counts[first : first + per_chunk]
-        whole = _flat_scores(chunk.sum(axis=1), num_classes, metrics, IGNORE_INDEX)
-        drawn = _flat_scores(np.matmul(weights, chunk).reshape(-1, cells), num_classes, metrics, IGNORE_INDEX)
+        whole = _flat_scores(chunk.sum(axis=1), num_classes, metrics, IGNORE_INDEX, classes)
+        drawn = _flat_scores(np.matmul(weights, chunk).reshape(-1, cells), num_classes, metrics, IGNORE_INDEX, classes)
         for metric in metrics:
             parts[metric].append(np.hstack([whole[metric][:, None], drawn[metric].reshape(len(chunk), -1)]))
     return {m: np.concatenate(parts[m]) for m in metrics}
@@ -324,16 +338,18 @@ def _cells(
     chips: pl.DataFrame, runs: pl.DataFrame, classes: Sequence[str], settings: BootstrapSettings, metrics: Sequence[str]
 ) -> list[_Cell]:
     """Every cell with data, sorted by its key, with its seeds' values and its replicates."""
-    _check_metrics(metrics)
+    _check_metrics(metrics, classes)
     frame, keyed = _prepared(chips, runs, classes)
     num_classes = len(classes)
     out: list[_Cell] = []
     for test_source, run_ids, counts in _test_sets(frame, num_classes):
-        scored = _scored(counts, chip_weights(counts.shape[1], test_source, settings), num_classes, metrics)
-        members: dict[tuple[str, str, str, int, str], list[tuple[int, str, int]]] = {}
+        weights = chip_weights(counts.shape[1], test_source, settings)
+        scored = _scored(counts, weights, num_classes, metrics, classes)
+        members: dict[tuple[str, str, str, int, str, str], list[tuple[int, str, int]]] = {}
         for row, run_id in enumerate(run_ids):
-            protocol, backbone, target, k, seed = keyed[run_id]
-            members.setdefault((protocol, backbone, target, k, test_source), []).append((seed, run_id, row))
+            protocol, backbone, target, k, seed, balance = keyed[run_id]
+            key = (protocol, backbone, target, k, test_source, balance)
+            members.setdefault(key, []).append((seed, run_id, row))
         for key in sorted(members):
             seeded = sorted(members[key])
             if len({s for s, _, _ in seeded}) != len(seeded):
@@ -382,12 +398,13 @@ def _method(settings: BootstrapSettings, seeds: int) -> str:
 
 INTERVAL_TYPES: dict[str, type[pl.DataType]] = {
     "protocol": pl.String, "backbone": pl.String, "target_source": pl.String, "k": pl.Int64,
-    "test_source": pl.String, "metric": pl.String, "seeds": pl.Int64, "mean": pl.Float64, "std": pl.Float64,
+    "test_source": pl.String, "balance": pl.String, "metric": pl.String, "seeds": pl.Int64, "mean": pl.Float64,
+    "std": pl.Float64,
     "ci_low": pl.Float64, "ci_high": pl.Float64, "method": pl.String,
 }  # fmt: skip
 COMPARISON_TYPES: dict[str, type[pl.DataType]] = {
     "comparison": pl.String, "protocol": pl.String, "target_source": pl.String, "test_source": pl.String,
-    "metric": pl.String, "a": pl.String, "b": pl.String, "backbone": pl.String, "k": pl.Int64,
+    "metric": pl.String, "a": pl.String, "b": pl.String, "backbone": pl.String, "k": pl.Int64, "balance": pl.String,
     "mean_a": pl.Float64, "mean_b": pl.Float64, "difference": pl.Float64, "ci_low": pl.Float64,
     "ci_high": pl.Float64, "p_value": pl.Float64, "supported": pl.Boolean, "seeds_a": pl.Int64, "seeds_b": pl.Int64,
 }  # fmt: skip
@@ -420,7 +437,7 @@ def intervals(
     """
     rows: list[dict[str, object]] = []
     for cell in _cells(chips, runs, classes, settings, metrics):
-        protocol, backbone, target, k, test_source = cell.key
+        protocol, backbone, target, k, test_source, balance = cell.key
         for metric in metrics:
             mean, std = _mean_std(cell.values[metric])
             low, high = _quantiles(cell.replicates[metric], settings.level)
@@ -431,6 +448,7 @@ def intervals(
                     "target_source": target,
                     "k": k,
                     "test_source": test_source,
+                    "balance": balance,
                     "metric": metric,
                     "seeds": cell.seeds,
                     "mean": mean,
@@ -451,17 +469,21 @@ def _table(rows: list[dict[str, object]], types: dict[str, type[pl.DataType]], k
 def _pairs(cells: list[_Cell]) -> list[tuple[str, _Cell, _Cell]]:
     """The study's comparisons on each target's own test set, A before B in sorted order.
 
-    Backbones at one (protocol, target, k), and sizes k of one (protocol, backbone, target).
+    Backbones at one (protocol, target, k, balance), sizes k of one (protocol, backbone, target, balance), and
+    every balance strategy against base at one (protocol, backbone, target, k): a is base, b the strategy.
     """
     own = [c for c in cells if c.key[2] == c.key[4]]
     pairs: list[tuple[str, _Cell, _Cell]] = []
-    for kind, held in (("backbone", (0, 2, 3)), ("k", (0, 1, 2))):
+    for kind, held, varied in (("backbone", (0, 2, 3, 5), 1), ("k", (0, 1, 2, 5), 3), ("balance", (0, 1, 2, 3), 5)):
         groups: dict[tuple[object, ...], list[_Cell]] = {}
         for cell in own:
             groups.setdefault(tuple(cell.key[i] for i in held), []).append(cell)
-        varied = 1 if kind == "backbone" else 3
         for group in groups.values():
             ordered = sorted(group, key=lambda c: c.key[varied])
+            if kind == "balance":
+                base = [c for c in ordered if c.key[5] == BASE]
+                pairs.extend((kind, base[0], b) for b in ordered if base and b is not base[0])
+                continue
             pairs.extend((kind, a, b) for i, a in enumerate(ordered) for b in ordered[i + 1 :])
     return pairs
 
@@ -490,7 +512,8 @@ def comparisons(
     cells = _cells(chips, runs, classes, settings, metrics)
     rows: list[dict[str, object]] = []
     for kind, a, b in _pairs(cells):
-        protocol, backbone, target, k, test_source = a.key
+        protocol, backbone, target, k, test_source, balance = a.key
+        varied = {"backbone": 1, "k": 3, "balance": 5}[kind]
         for metric in metrics:
             mean_a, _ = _mean_std(a.values[metric])
             mean_b, _ = _mean_std(b.values[metric])
@@ -504,10 +527,11 @@ def comparisons(
                     "target_source": target,
                     "test_source": test_source,
                     "metric": metric,
-                    "a": a.key[1] if kind == "backbone" else str(a.key[3]),
-                    "b": b.key[1] if kind == "backbone" else str(b.key[3]),
+                    "a": str(a.key[varied]),
+                    "b": str(b.key[varied]),
                     "backbone": None if kind == "backbone" else backbone,
-                    "k": k if kind == "backbone" else None,
+                    "k": None if kind == "k" else k,
+                    "balance": None if kind == "balance" else balance,
                     "mean_a": mean_a,
                     "mean_b": mean_b,
                     "difference": None if mean_a is None or mean_b is None else mean_b - mean_a,
@@ -520,6 +544,19 @@ def comparisons(
                 }
             )
     return _table(rows, COMPARISON_TYPES, COMPARISON_KEYS)
+
+
+def balance_effects(
+    chips: pl.DataFrame, runs: pl.DataFrame, classes: Sequence[str], settings: BootstrapSettings
+) -> pl.DataFrame:
+    """Each class-balance strategy against base: AA and every real class's recall, paired as `comparisons`.
+
+    Rows of `COMPARISONS_SCHEMA` with `comparison` balance, a = base, b = the strategy, at every k it ran; empty
+    when only base ran. The study's mean-accuracy finding is about imbalance: this is its measurement.
+    """
+    metrics = ("aa", *(f"{RECALL}{name}" for name in classes[IGNORE_INDEX + 1 :]))
+    table = comparisons(chips, runs, classes, settings, metrics)
+    return table.filter(pl.col("comparison") == "balance")
 
 
 # ------------------------------------------------------------------ schemas
@@ -548,6 +585,7 @@ INTERVALS_SCHEMA = pa.DataFrameSchema(
         "target_source": _text(),
         "k": pa.Column(pl.Int64, checks=named_check("k >= 0", lambda c: c >= 0)),
         "test_source": _text(),
+        "balance": _text(),
         "metric": _text(),
         "seeds": _count("seeds"),
         "mean": _fraction(),  # null: undefined on every seed (no valid pixel in the test set)
@@ -569,7 +607,7 @@ INTERVALS_SCHEMA = pa.DataFrameSchema(
 COMPARISONS_SCHEMA = pa.DataFrameSchema(
     {
         "comparison": pa.Column(
-            pl.String, checks=named_check("backbone or k", lambda c: c.is_in(list(COMPARISONS_KINDS)))
+            pl.String, checks=named_check("backbone, k or balance", lambda c: c.is_in(list(COMPARISONS_KINDS)))
         ),
         "protocol": _text(),
         "target_source": _text(),
@@ -579,6 +617,7 @@ COMPARISONS_SCHEMA = pa.DataFrameSchema(
         "b": _text(),
         "backbone": pa.Column(pl.String, checks=non_blank_check(), nullable=True),  # null: backbones compared
         "k": pa.Column(pl.Int64, checks=named_check("k >= 0", lambda c: c >= 0), nullable=True),  # null: k compared
+        "balance": pa.Column(pl.String, checks=non_blank_check(), nullable=True),  # null: strategies compared
         "mean_a": _fraction(),
         "mean_b": _fraction(),
         "difference": pa.Column(
@@ -607,6 +646,10 @@ COMPARISONS_SCHEMA = pa.DataFrameSchema(
             pl.col("backbone").is_null() == (pl.col("comparison") == "backbone"),
         ),
         table_check("k null exactly for k comparisons", pl.col("k").is_null() == (pl.col("comparison") == "k")),
+        table_check(
+            "balance null exactly for balance comparisons",
+            pl.col("balance").is_null() == (pl.col("comparison") == "balance"),
+        ),
         _ordered("ci_low", "ci_high"),
         table_check(
             "supported: the interval excludes 0",

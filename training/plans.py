@@ -21,8 +21,8 @@ import polars as pl
 from curation.core.artifacts import SUBSETS_TABLE
 from curation.core.errors import ParamsError, Problem
 from curation.core.schemas import class_column
-from training.backbones import MATRIX_BACKBONES
-from training.config import ALL, OTHERS_DEFAULT, PhaseParams, TrainParams
+from training.backbones import MATRIX_BACKBONES, SPECTRAL
+from training.config import ALL, BASE, OTHERS_DEFAULT, PhaseParams, TrainParams
 
 EARTH_M_PER_DEG = 111_320.0
 BALANCE_CLASSES = ("ignore", "other")  # the study's balance sorts on class 0, then class 5, fewest first
@@ -50,6 +50,7 @@ class RunPlan:
     k: int
     phases: tuple[PhasePlan, ...]
     seed: int | None = None  # the training seed of this repeat (None: the fit settings' seed)
+    balance: str = BASE  # the class-balance strategy (train.balance) this repeat runs under
 
     @property
     def train_sources(self) -> tuple[str, ...]:
@@ -217,6 +218,7 @@ def _phase(
     params: TrainParams,
     subsets: pl.DataFrame,
     manifest: pl.DataFrame,
+    pixel_budget: bool = False,
 ) -> PhasePlan:
     groups: list[tuple[str, list[str]]] = []
     for pool in phase.train_on:
@@ -224,7 +226,7 @@ def _phase(
             groups.append((target, set_ids(subsets, target, "train", k)))
             continue
         picked = [(s, set_ids(subsets, s, "train", params.others_size)) for s in others]
-        if params.pixel_balance == "study":
+        if params.pixel_balance == "study" or pixel_budget:
             picked = list(zip(others, balance_pixels(picked, manifest, params.seed), strict=True))
         groups += picked
     train: list[str] = []
@@ -240,6 +242,32 @@ def _phase(
             val += sorted(held)
     sources = tuple(sorted(source for source, _ in groups))
     return PhasePlan(phase.train_on, sources, tuple(train), tuple(val), phase.epochs)
+
+
+SPECTRAL_STRATEGIES = (BASE, "pixel-budget")
+"""The spectral baseline samples pixels per class already and has no loss or chip draws to weigh: only the
+pixel budget (a choice of chips) changes what it learns from."""
+
+
+def strategies_of(params: TrainParams, protocol: str, backbone: str) -> list[str]:
+    """The balance strategies a protocol's runs of a backbone repeat under (base always, first).
+
+    Left out where a strategy would repeat base exactly: the pixel budget (cut on the others' pools) under a
+    protocol that never trains on them, and the loss and chip strategies for the spectral baseline.
+    """
+    listed = params.balance.protocols
+    if listed != ALL and protocol not in listed:
+        return [BASE]
+    strategies: list[str] = list(params.balance.strategies)
+    if not any("others" in phase.train_on for phase in params.protocols[protocol]):
+        strategies = [s for s in strategies if s != "pixel-budget"]
+    return [s for s in strategies if s in SPECTRAL_STRATEGIES] if backbone == SPECTRAL else strategies
+
+
+def run_name(protocol: str, backbone: str, target: str, k: int, seed: int, balance: str = BASE) -> str:
+    """A run's id: base runs `<protocol>-<backbone>-<target>-k<k>-s<seed>`, others with `-<strategy>` before `-s`."""
+    strategy = "" if balance == BASE else f"-{balance}"
+    return f"{protocol}-{backbone}-{target}-k{k}{strategy}-s{seed}"
 
 
 def plan_entry(
@@ -265,8 +293,13 @@ def plan_entry(
                 for k in sizes:
                     if uses_target != (int(k) > 0):
                         continue
-                    built = tuple(_phase(p, str(target), int(k), others, params, subsets, manifest) for p in phases)
-                    for seed in params.seeds:  # the repeats share their chips: only training randomness differs
-                        run_id = f"{name}-{bb}-{target}-k{k}-s{seed}"
-                        plans.append(RunPlan(run_id, str(name), str(bb), str(target), int(k), built, seed))
+                    for balance in strategies_of(params, str(name), str(bb)):
+                        budget = balance == "pixel-budget"
+                        built = tuple(
+                            _phase(p, str(target), int(k), others, params, subsets, manifest, budget) for p in phases
+                        )
+                        for seed in params.seeds:  # the repeats share their chips: only training randomness differs
+                            run_id = run_name(str(name), str(bb), str(target), int(k), seed, balance)
+                            cell = (str(name), str(bb), str(target), int(k))
+                            plans.append(RunPlan(run_id, *cell, built, seed, balance))
     return plans

@@ -8,7 +8,11 @@ these. Same inputs, same bytes.
 Every seed's value stays in `transfer.parquet`; `intervals.parquet` adds per cell the mean and standard deviation
 over seeds and a bootstrap interval over test chips and seeds, and `comparisons.parquet` the study's comparisons
 (backbone A vs B, k vs k) as paired bootstrap differences with p-values (`training.intervals`, docs/statistics.md),
-both from every test chip's confusion counts (`chip_confusion.parquet`, gathered too).
+both from every test chip's confusion counts (`chip_confusion.parquet`, gathered too). `balance.parquet` measures each
+class-balance strategy of `train.balance` against base (AA and per-class recall, paired, at every k); the summary,
+plots and the comparison with the reference hold base runs only, so strategies never mix in one number.
+`split_bias.parquet` sets every `id` model's score on its source's random (unblocked) test set beside the blocked
+one: the optimistic bias a random split hides, per source and metric.
 
 With `report.reference` (a table of published numbers, `curation.core.reference`), also `vs_reference.parquet`: each
 published number beside ours on the same cell (protocol, backbone, target source, k, metric; our model on its own
@@ -27,6 +31,7 @@ import pandera.polars as pa
 import polars as pl
 
 from curation.core.artifacts import (
+    BALANCE_EFFECTS,
     CHIP_CONFUSION,
     COMPARISONS,
     CONFUSION,
@@ -34,6 +39,7 @@ from curation.core.artifacts import (
     EVAL_METRICS,
     HEATMAP_TABLE,
     INTERVALS,
+    SPLIT_BIAS,
     SUMMARY,
     TRANSFER,
     Artifacts,
@@ -45,16 +51,31 @@ from curation.core.legends import taxonomy_of
 from curation.core.params import DEFAULT_PARAMS, load_section
 from curation.core.reference import KEYS, PERCENT, REFERENCE_PLOT, VS_REFERENCE, VS_REFERENCE_SCHEMA, read_reference
 from curation.core.registry import source_names
-from curation.core.result_schemas import CHIP_CONFUSION_SCHEMA, CONFUSION_SCHEMA, TRANSFER_SCHEMA
+from curation.core.result_schemas import (
+    CHIP_CONFUSION_SCHEMA,
+    CONFUSION_SCHEMA,
+    SPLIT_BIAS_KEYS,
+    SPLIT_BIAS_RUN_SCHEMA,
+    SPLIT_BIAS_SCHEMA,
+    TRANSFER_SCHEMA,
+)
 from curation.core.runner import run_stage
 from curation.core.shared import SharedParams
 from training.config import ReportParams
-from training.intervals import COMPARISONS_SCHEMA, INTERVALS_SCHEMA, BootstrapSettings, comparisons, intervals
+from training.intervals import (
+    BASE,
+    COMPARISONS_SCHEMA,
+    INTERVALS_SCHEMA,
+    BootstrapSettings,
+    balance_effects,
+    comparisons,
+    intervals,
+)
 
 SORT = ("protocol", "backbone", "target_source", "k", "test_source", "metric", "run_id")
 CONFUSION_SORT = ("run_id", "test_source", "target_class", "predicted_class")
 CHIP_SORT = ("run_id", "test_source", "chip_id", "target_class", "predicted_class")
-RUN_KEYS = ("run_id", "protocol", "backbone", "target_source", "k", "seed")
+RUN_KEYS = ("run_id", "protocol", "backbone", "target_source", "k", "seed", "balance")
 SUMMARY_METRICS = ("oa", "aa", "miou")
 DECIMALS = 6  # floats written to summary.json and the plot tables, so their bytes are stable
 REPRO = "run `dvc repro evaluate` first"
@@ -116,6 +137,27 @@ def _tidy(rows: pl.DataFrame) -> pl.DataFrame:
     """NaN values as null, so means skip them; `own`: the cell is the run's own target source test set."""
     return rows.with_columns(
         pl.col("value").fill_nan(None), (pl.col("test_source") == pl.col("target_source")).alias("own")
+    )
+
+
+def split_bias(per_run: pl.DataFrame) -> pl.DataFrame:
+    """Per source, backbone, k, strategy and metric: blocked and random test set means over seeds, and their gap.
+
+    `bias` is random minus blocked, the mean over seeds of each seed's difference: the optimism a random split
+    would have reported. NaN (an absent class) is left out of the means.
+    """
+    rows = per_run.with_columns(pl.col("blocked", "random").fill_nan(None))
+    return (
+        rows.with_columns((pl.col("random") - pl.col("blocked")).alias("bias"))
+        .group_by(SPLIT_BIAS_KEYS)
+        .agg(
+            pl.len().cast(pl.Int64).alias("runs"),
+            pl.col("blocked").mean().round(DECIMALS),
+            pl.col("random").mean().round(DECIMALS),
+            pl.col("bias").mean().round(DECIMALS),
+            pl.col("bias").std().round(DECIMALS).alias("bias_std"),
+        )
+        .sort(list(SPLIT_BIAS_KEYS))
     )
 
 
@@ -245,19 +287,28 @@ def run_report(
     transfer = gather(folders, EVAL_METRICS, TRANSFER_SCHEMA, SORT)
     confusion = gather(folders, CONFUSION, CONFUSION_SCHEMA, CONFUSION_SORT)
     chips = gather(folders, CHIP_CONFUSION, CHIP_CONFUSION_SCHEMA, CHIP_SORT)
+    bias = _checked(
+        split_bias(gather(folders, SPLIT_BIAS, SPLIT_BIAS_RUN_SCHEMA, ("run_id", "metric"))),
+        SPLIT_BIAS_SCHEMA,
+        SPLIT_BIAS,
+    )
     runs = transfer.select(RUN_KEYS).unique().sort("run_id")
     spread = _checked(intervals(chips, runs, classes, settings), INTERVALS_SCHEMA, INTERVALS)
     paired = _checked(comparisons(chips, runs, classes, settings), COMPARISONS_SCHEMA, COMPARISONS)
+    effects = _checked(balance_effects(chips, runs, classes, settings), COMPARISONS_SCHEMA, BALANCE_EFFECTS)
     published = None if reference is None else read_reference(reference, source_names())
-    heatmap = heatmap_table(transfer, heatmap_metric)
-    curves = curve_table(transfer, curve_metric)
-    compared = beside_reference(transfer, published)
-    result = summary(transfer)
+    base = transfer.filter(pl.col("balance") == BASE)  # the other strategies are measured in balance.parquet only
+    heatmap = heatmap_table(base, heatmap_metric)
+    curves = curve_table(base, curve_metric)
+    compared = beside_reference(base, published)
+    result = summary(base)
     atomic_write_parquet(out / TRANSFER, transfer)
     atomic_write_parquet(out / CONFUSION, confusion)
     atomic_write_parquet(out / CHIP_CONFUSION, chips)
     atomic_write_parquet(out / INTERVALS, spread)
     atomic_write_parquet(out / COMPARISONS, paired)
+    atomic_write_parquet(out / BALANCE_EFFECTS, effects)
+    atomic_write_parquet(out / SPLIT_BIAS, bias)
     atomic_write_parquet(out / VS_REFERENCE, compared)
     atomic_write_json(out / SUMMARY, result)
     atomic_write_text(out / HEATMAP_TABLE, heatmap.write_csv())

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +167,12 @@ class SpectralModel:
     def eval(self) -> SpectralModel:
         """No training mode to leave; here so evaluation can treat it like a torch model."""
         return self
+
+    def with_threads(self, threads: int) -> SpectralModel:
+        """The same model predicting on `threads` threads: each pixel's scores do not depend on it."""
+        return SpectralModel(
+            self.booster, self.num_classes, self.bands, replace(self.settings, threads=max(1, threads))
+        )
 
     def predict_classes(self, image: torch.Tensor) -> torch.Tensor:
         """Class ids [B, H, W] on the image's device; the argmax runs over real classes only, so never ignore."""

@@ -32,7 +32,7 @@ from training.spectral import SpectralModel, SpectralSettings
 from training.task import CropTask, quiet_lightning
 
 SPECTRAL_FILE = "best.json"  # the spectral baseline's one model (no validation choice: best is last, linked)
-RECORD_INDEX_KEYS = ("run_id", "protocol", "backbone", "target_source", "k", "seed")
+RECORD_INDEX_KEYS = ("run_id", "protocol", "backbone", "target_source", "k", "seed", "balance")
 NO_WEIGHTS = {"weights": "none", "enum": "none", "file": None, "sha256": None}  # spectral's provenance
 
 
@@ -87,6 +87,17 @@ def fit_spectral(
     return FitResult(best={}, last={}, history=[{"trees": model.rounds}], seconds=time.perf_counter() - started)
 
 
+def effective_settings(params: TrainParams, balance: str) -> dict[str, Any]:
+    """The study-relevant settings a run trained under, its balance strategy applied (`training.fit.balanced`)."""
+    settings: dict[str, Any] = {name: getattr(params, name) for name in STUDY_SETTINGS}
+    settings["class_weights"] = params.model.class_weights or balance == "loss-weights"
+    if balance == "chip-sampler":
+        settings["sampling"] = "class_balanced"
+    if balance == "pixel-budget":
+        settings["pixel_balance"] = "study"
+    return settings
+
+
 def run_record(
     plan: RunPlan, task: CropTask | None, result: FitResult, crosswalk_set: str, params: TrainParams
 ) -> dict[str, Any]:
@@ -103,12 +114,13 @@ def run_record(
         "target_source": plan.target,
         "k": plan.k,
         "seed": params.seed if plan.seed is None else plan.seed,
+        "balance": plan.balance,
         "train_sources": list(plan.train_sources),
         "crosswalk_set": crosswalk_set,
         "provenance": NO_WEIGHTS if task is None else task.provenance.as_dict(),
         "frozen_encoder": None if task is None else task.frozen,
         "frozen_batchnorm": None if task is None else task.frozen_batchnorm,
-        "settings": {name: getattr(params, name) for name in STUDY_SETTINGS},
+        "settings": effective_settings(params, plan.balance),
         "phases": [
             {
                 "train_on": list(p.train_on),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
+BASE = "base"  # the balance strategy every other view shows; the others are compared with it on their own
 SUPPORTED = "supported"
 NOT_SUPPORTED = "not supported by the data"
 
@@ -55,3 +56,46 @@ def comparison_rows(comparisons: pl.DataFrame, protocol: str, metric: str) -> pl
 def unsupported_share(rows: pl.DataFrame) -> tuple[int, int]:
     """How many of the comparisons shown the data do not support, and how many there are."""
     return int((rows["verdict"] == NOT_SUPPORTED).sum()), rows.height
+
+
+def base_runs(frame: pl.DataFrame) -> pl.DataFrame:
+    """The rows of base runs only (`train.balance`), so strategies never mix in one mean; balance comparisons out.
+
+    Tables written before `train.balance` have no `balance` column: every row is a base run.
+    """
+    if "balance" not in frame.columns:
+        return frame
+    if "comparison" in frame.columns:
+        return frame.filter((pl.col("comparison") != "balance") & (pl.col("balance") == BASE))
+    return frame.filter(pl.col("balance") == BASE)
+
+
+def balance_rows(effects: pl.DataFrame, protocol: str, k: int) -> pl.DataFrame:
+    """Each strategy against base under one protocol and k, per backbone, target and metric (AA, recalls)."""
+    verdict = pl.when(pl.col("supported")).then(pl.lit(SUPPORTED)).otherwise(pl.lit(NOT_SUPPORTED)).alias("verdict")
+    return (
+        effects.filter((pl.col("protocol") == protocol) & (pl.col("k") == k))
+        .select(
+            pl.col("b").alias("strategy"),
+            "backbone",
+            "target_source",
+            "metric",
+            pl.col("mean_a").alias("base"),
+            pl.col("mean_b").alias("with_strategy"),
+            "difference",
+            "ci_low",
+            "ci_high",
+            verdict,
+        )
+        .sort("strategy", "backbone", "target_source", "metric")
+    )
+
+
+def split_bias_rows(bias: pl.DataFrame, k: int, metric: str) -> pl.DataFrame:
+    """Per source and backbone (base runs, one k and metric): the blocked and random test sets' means and the gap."""
+    return (
+        base_runs(bias)
+        .filter((pl.col("k") == k) & (pl.col("metric") == metric))
+        .select("target_source", "backbone", "runs", "blocked", "random", "bias", "bias_std")
+        .sort("target_source", "backbone")
+    )

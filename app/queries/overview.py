@@ -11,20 +11,23 @@ def subset_label(split: pl.Expr, size: pl.Expr) -> pl.Expr:
 
 
 def subset_rank(label: pl.Expr) -> pl.Expr:
-    """Sort key of subset labels: `all chips` first, training sets by size, then test sets."""
+    """Sort key of subset labels: `all chips` first, training sets by size, then test sets, the random one last."""
     size = label.str.extract(r" (\d+)$").cast(pl.Int64)
     return (
         pl.when(label.str.starts_with("train "))
         .then(size)
         .when(label.str.starts_with("test "))
         .then(size + 1_000_000_000)
+        .when(label.str.starts_with("test_random "))
+        .then(size + 2_000_000_000)
         .otherwise(-1)
     )
 
 
 def subset_order(subsets: pl.DataFrame) -> list[str]:
-    """Subset labels in reading order: training sets by size, then the test set(s)."""
-    labels = subsets.select("split", "size").unique().sort(pl.col("split") != "train", "size")
+    """Subset labels in reading order: training sets by size, then the test set(s), the random test set last."""
+    random_last = pl.col("split") == "test_random"
+    labels = subsets.select("split", "size").unique().sort(pl.col("split") != "train", random_last, "size")
     return [f"{split} {size}" for split, size in labels.iter_rows()]
 
 

@@ -13,7 +13,7 @@ from curation.core.reference import VS_REFERENCE
 
 st.title("Transfer")
 project = artifacts()
-transfer = guard(lambda: table(project.transfer()))
+transfer = iq.base_runs(guard(lambda: table(project.transfer())))  # strategies: their own section below
 choices = q.options(transfer)
 origin = q.provenance(transfer)
 if origin["random_init"]:
@@ -72,6 +72,7 @@ if spread is None or paired is None:
         "Run `uv run dvc repro report`."
     )
 else:
+    spread, paired = iq.base_runs(spread), iq.base_runs(paired)
     bars = iq.own_intervals(spread, protocol, k, metric)
     seeds = sorted(set(bars["seeds"].to_list()))
     st.altair_chart(
@@ -97,6 +98,46 @@ else:
         )
     else:
         st.info(f"No comparison under `{protocol}`: it needs two backbones or two sizes k with runs.")
+
+st.subheader("Class-balance strategies")
+effects = optional(project.balance_effects())
+if effects is None:
+    st.info(
+        f"`{project.balance_effects()[0]}` is missing: it is written by stage `report`. Run `uv run dvc repro report`."
+    )
+else:
+    strategy_rows = iq.balance_rows(effects, protocol, k)
+    if strategy_rows.is_empty():
+        st.info(
+            f"No strategy ran beside base under `{protocol}`, k = {k}: list them in `train.balance.strategies` "
+            "(loss-weights, chip-sampler, pixel-budget) and the protocols in `train.balance.protocols`."
+        )
+    else:
+        st.dataframe(strategy_rows, hide_index=True)
+        st.caption(
+            "Each strategy against base on the same chips and seeds: AA and every class's recall on the target's own "
+            "test set. difference = with_strategy - base; ci_low, ci_high: its paired bootstrap interval. The "
+            "tables above hold base runs only."
+        )
+
+st.subheader("Split bias: random against blocked test sets")
+bias = optional(project.split_bias())
+bias_sizes = [] if bias is None else sorted(set(bias["k"].to_list()))
+if bias is None:
+    st.info(f"`{project.split_bias()[0]}` is missing: it is written by stage `report`. Run `uv run dvc repro report`.")
+elif not bias_sizes:
+    st.info(
+        "No random test set: set `subsets.random_test_size` above 0 and run `uv run dvc repro` to measure what a "
+        "random split would report."
+    )
+else:
+    bias_k = st.selectbox("id model size (k)", bias_sizes, index=bias_sizes.index(k) if k in bias_sizes else 0)
+    st.dataframe(iq.split_bias_rows(bias, int(bias_k), metric), hide_index=True)
+    st.caption(
+        f"Each `id` model's {metric} on its own source's blocked test set (every other number on this page) and on a "
+        "test set drawn at random from the chips beside its training chips (`subsets.random_test_size`). bias = random "
+        "- blocked: positive is the optimism a random split hides. Means over seeds; bias_std: over seeds."
+    )
 
 st.subheader("Per-class recall")
 recall = q.class_recall(transfer, backbone, protocol, k)

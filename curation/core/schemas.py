@@ -203,7 +203,8 @@ def manifest_schema(class_names: Sequence[str], sources: Sequence[str]) -> pa.Da
     )
 
 
-SPLITS = ("train", "test")
+TEST_RANDOM = "test_random"  # the random, unblocked test set (subsets.random_test_size): never in a release
+SPLITS = ("train", "test", TEST_RANDOM)
 
 
 def _nested_check() -> pa.Check:
@@ -232,11 +233,24 @@ def _nested_check() -> pa.Check:
     return pa.Check(check, name="training sets nested")
 
 
+def _chip_in(split: pl.Expr) -> pl.Expr:
+    """Per row: whether the row's chip (of its source) is in some set whose split matches."""
+    return split.any().over("source", "chip_id")
+
+
 def subsets_schema(nested: bool = True) -> pa.DataFrameSchema:
-    """The subsets manifest: one row per chip and set; test disjoint from training; training sets nested."""
+    """The subsets manifest: one row per chip and set; each test set disjoint from training and the other; nesting.
+
+    The random test set lies beside training chips (unblocked) but shares none with them.
+    """
+    split = pl.col("split")
     checks = [
         table_check("unique chip per set", ~pl.struct("source", "split", "size", "chip_id").is_duplicated()),
-        table_check("test disjoint from training", pl.col("split").n_unique().over("source", "chip_id") == 1),
+        table_check("test disjoint from training", ~(_chip_in(split == "test") & _chip_in(split == "train"))),
+        table_check(
+            "random test disjoint from training and test",
+            ~(_chip_in(split == TEST_RANDOM) & _chip_in(split != TEST_RANDOM)),
+        ),
     ]
     if nested:
         checks.append(_nested_check())

@@ -219,7 +219,7 @@ def _balance(release: Path, info: ReleaseInfo, manifest: pl.DataFrame) -> list[s
     for source in [*order, *sorted(present - set(order))]:  # registry order, as in the Sources table
         lines += ["", f"### {source}", ""]
         lines += table(header, _subset_rows(counts.filter(pl.col("source") == source), info.class_names))
-    for split in ("train", "test"):
+    for split in ("train", "test"):  # a release holds no `test_random` set (publish.stage._chosen leaves it out)
         part = counts.filter(pl.col("split") == split)
         if not part.is_empty():
             lines += ["", f"### All sources, {split}", "", *table(header, _subset_rows(part, info.class_names))]

@@ -62,7 +62,11 @@ __all__ = ["PUBLISHED", "build", "check_version", "main", "published_versions", 
 
 
 def _chosen(subsets: pl.DataFrame, params: PublishParams, file: str) -> pl.DataFrame:
-    """The subset rows to release: the training sets of `publish.train_sizes` and every test set."""
+    """The subset rows to release: the training sets of `publish.train_sizes` and every blocked test set.
+
+    The random, unblocked test set (split `test_random`) is never released: it exists to measure a random split's
+    bias on our own runs, and a release keeps the benchmark's sets as they were (train and blocked test only).
+    """
     available = sorted(subsets.filter(pl.col("split") == "train")["size"].unique().to_list())
     missing = [k for k in params.train_sizes if k not in available]
     if missing:
@@ -77,7 +81,7 @@ def _chosen(subsets: pl.DataFrame, params: PublishParams, file: str) -> pl.DataF
                 )
             ],
         )
-    keep = (pl.col("split") == "test") | pl.col("size").is_in(list(params.train_sizes))
+    keep = (pl.col("split") == "test") | ((pl.col("split") == "train") & pl.col("size").is_in(list(params.train_sizes)))
     return subsets.filter(keep).sort("source", "split", "size", "chip_id")
 
 
@@ -221,7 +225,7 @@ def assemble(
             place_file(chips_root / row[column], release / CHIPS / row[column], params.files)
     atomic_write_parquet(release / MANIFEST, manifest)
     atomic_write_parquet(release / SUBSETS, chosen)
-    kept = {*map(str, params.train_sizes), "test"}
+    kept = {*map(str, params.train_sizes), "test"}  # `..._test_random.csv` ends in `random`: never released
     for listing in sorted((artifacts.subsets.path / SUBSET_LISTS).glob("*.csv")):
         if listing.stem.rsplit("_", 1)[-1] in kept:
             place_file(listing, release / LISTS / listing.name, "copy")

@@ -12,12 +12,18 @@ from curation.core.params import Section, increasing_sizes, register
 
 @register
 class SubsetsParams(Section):
-    """The `subsets` stage: size-normalized, stratified, spatially blocked train and test sets per source."""
+    """The `subsets` stage: size-normalized, stratified, spatially blocked train and test sets per source.
+
+    And optionally a random, unblocked test set beside them, to measure the bias a random split hides.
+    """
 
     section: ClassVar[str] = "subsets"
     seed: int
     train_sizes: tuple[int, ...]  # training sets, nested when selected (the study: 10, 100, 900)
     test_size: int = Field(ge=1)  # the study: 100
+    # chips per source of a random test set drawn without blocks or buffer from the chips in no other set, to
+    # measure the optimistic bias a random split hides (0: none; the study had none)
+    random_test_size: int = Field(ge=0)
     block_m: float = Field(gt=0)  # side of the square spatial blocks, in metres
     buffer_m: float = Field(ge=0)  # minimum distance between any training and any test chip, in metres
     min_class_share: float = Field(gt=0.0, le=1.0)  # a chip contains a class when it covers this share of its pixels

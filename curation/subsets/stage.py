@@ -1,15 +1,12 @@
 """The `subsets` stage: per source, a spatially blocked test set and nested, stratified training sets.
 
+With `subsets.random_test_size`, also a random test set drawn without blocks from the chips left over (split
+`test_random`, `curation.subsets.random_test`), to measure the bias a random split hides.
+
 Or, with `subsets.published`, the study's own lists (`study_lists`), which need not be nested: the subsets manifest
 is then checked without the nesting rule and the report says `nested: false`; each set is one (split, size) group.
 
-Metric frame: chips of one source may lie in several CRSs (UTM zones, Web Mercator), so each source gets one frame,
-a spherical azimuthal equidistant projection centred on the median chip centroid, and each chip's footprint is the
-quadrilateral of its four projected corners (`curation.subsets.splits` says why not its bounding box). Corners suffice:
-an edge along a parallel bows by its length squared over 8 R / tan(lat), about 6 cm for a 2.5 km chip at 40 N.
-Spherical rather than ellipsoidal: PROJ's ellipsoidal aeqd solves a geodesic per point (5x slower at 10^6 chips)
-for a difference under 0.6 %; both stretch distances away from the centre alike (0.1 % at 500 km, 3 % at 2500 km),
-so `buffer_m` is a margin, not a surveyed distance.
+Each source's chips are footprints in one metric frame (`curation.subsets.frames`).
 """
 
 from __future__ import annotations
@@ -21,9 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import polars as pl
-from pyproj import Transformer
 
 from curation.core.artifacts import LEAKAGE_AUDIT, SUBSET_LISTS, SUBSETS_TABLE, Artifacts
 from curation.core.errors import Problem, ProblemsError, shorten
@@ -33,65 +28,15 @@ from curation.core.legends import load_set
 from curation.core.params import load_section
 from curation.core.registry import source_info
 from curation.core.runner import run_stage
-from curation.core.schemas import class_column, manifest_schema, subsets_schema
+from curation.core.schemas import TEST_RANDOM, manifest_schema, subsets_schema
 from curation.core.shared import SharedParams
-from curation.subsets import splits
+from curation.subsets import random_test, splits
 from curation.subsets.config import SubsetsParams
-from curation.subsets.splits import Index, Mask, Quads, classes_in, names_of, reasons
+from curation.subsets.frames import IGNORE, Sets, SourceChips, source_chips
+from curation.subsets.splits import Index, classes_in, names_of, reasons
 from curation.subsets.study_lists import list_name, read_published, search_folders, write_list
 
-EARTH_RADIUS_M = 6_371_008.8  # mean radius (IUGG)
-IGNORE = "ignore"
 STAGE = "subsets"
-
-
-@dataclass(frozen=True)
-class SourceChips:
-    """One source's chips, sorted by chip id so the row order of the manifest does not matter."""
-
-    source: str
-    ids: pl.Series
-    quads: Quads  # (N, 4, 2) footprint corners in the source's metric frame
-    pixels: npt.NDArray[np.int64]  # (N, C) pixel counts per class, ignore included
-    presence: Mask  # (N, C); the ignore column is always False
-    frame: str
-
-
-@dataclass(frozen=True)
-class Sets:
-    """Row indices of a source's sets, in selection order."""
-
-    test: Index
-    train: dict[int, Index]
-
-
-def metric_frame(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) -> str:
-    """The source's metric frame: spherical azimuthal equidistant, centred on the median centroid."""
-    lon_0, lat_0 = float(np.median(lon)), float(np.median(lat))
-    return f"+proj=aeqd +lat_0={lat_0:.6f} +lon_0={lon_0:.6f} +R={EARTH_RADIUS_M} +units=m +no_defs +type=crs"
-
-
-def footprints(rows: pl.DataFrame, frame: str) -> Quads:
-    """Each chip's four corners, from its own CRS into `frame`, in order around the chip."""
-    quads = np.empty((rows.height, 4, 2), dtype=np.float64)
-    crs = rows["crs"]
-    for name in crs.unique().sort().to_list():
-        part = rows.filter(crs == name)
-        minx, miny, maxx, maxy = (part[c].to_numpy() for c in ("minx", "miny", "maxx", "maxy"))
-        xs, ys = np.stack([minx, maxx, maxx, minx], axis=1), np.stack([miny, miny, maxy, maxy], axis=1)
-        Transformer.from_crs(name, frame, always_xy=True).transform(xs.reshape(-1), ys.reshape(-1), inplace=True)
-        quads[(crs == name).to_numpy()] = np.stack([xs, ys], axis=-1)
-    return quads
-
-
-def source_chips(rows: pl.DataFrame, classes: list[str], min_share: float) -> SourceChips:
-    """Arrays of one source's rows (already sorted by chip id)."""
-    frame = metric_frame(rows["lon"].to_numpy(), rows["lat"].to_numpy())
-    pixels = rows.select([class_column(c) for c in classes]).to_numpy().astype(np.int64)
-    area = (rows["height"] * rows["width"]).to_numpy().astype(np.int64)
-    presence = splits.contains(pixels, area, min_share)
-    presence[:, [c == IGNORE for c in classes]] = False
-    return SourceChips(rows["source"][0], rows["chip_id"], footprints(rows, frame), pixels, presence, frame)
 
 
 def read_manifest(path: Path, classes: list[str], sources: list[str]) -> pl.DataFrame:
@@ -107,35 +52,79 @@ def read_manifest(path: Path, classes: list[str], sources: list[str]) -> pl.Data
     return manifest
 
 
+SIZE_KEYS = {"train": "train_sizes", "test": "test_size", TEST_RANDOM: "random_test_size"}
+SET_WORDS = {"train": "training", "test": "test", TEST_RANDOM: "random test"}
+
+
 def _shortfall(source: str, split: str, size: int, have: int, where: str) -> Problem:
-    key = "test_size" if split == "test" else "train_sizes"
     return Problem(
         STAGE,
         "pool size",
-        f"source '{source}' has {have} chips {where}, {size}-chip {_set_word(split)} set needs {size}",
-        f"lower subsets.{key} or set subsets.allow_smaller: true",
+        f"source '{source}' has {have} chips {where}, {size}-chip {SET_WORDS[split]} set needs {size}",
+        f"lower subsets.{SIZE_KEYS[split]} or set subsets.allow_smaller: true",
     )
 
 
-def _set_word(split: str) -> str:
-    return "training" if split == "train" else "test"
+def _sized(
+    source: str, wanted: list[tuple[str, int, int, str]], allow_smaller: bool
+) -> tuple[list[Problem], list[str]]:
+    """Sets short of their size, each (split, size, chips there are, where): problems, or notes with allow_smaller."""
+    problems: list[Problem] = []
+    notes: list[str] = []
+    for split, size, have, where in wanted:
+        if have < size and not allow_smaller:
+            problems.append(_shortfall(source, split, size, have, where))
+        elif have < size:
+            notes.append(f"allow_smaller: the {size}-chip {SET_WORDS[split]} set has the {have} chips {where}")
+    return problems, notes
+
+
+def _with_random(
+    chips: SourceChips, sets: Sets, params: SubsetsParams, where: str
+) -> tuple[Sets, random_test.Drawn | None, list[Problem], list[str]]:
+    """The sets with the random test set drawn from the chips in none of them (unchanged when its size is 0)."""
+    if params.random_test_size == 0:
+        return sets, None, [], []
+    used = [sets.test, *sets.train.values()]
+    drawn = random_test.draw(len(chips.ids), used, params.random_test_size, params.seed, chips.source)
+    wanted = [(TEST_RANDOM, params.random_test_size, len(drawn.pool), where)]
+    problems, notes = _sized(chips.source, wanted, params.allow_smaller)
+    return Sets(sets.test, sets.train, drawn.chips), drawn, problems, notes
+
+
+def _random_why(chips: SourceChips, drawn: random_test.Drawn, classes: list[str]) -> dict[str, str]:
+    """Why a class is missing from the random test set: absent from its pool, else not drawn (it is not stratified)."""
+    layers = [
+        (classes_in(chips.presence), "absent from the source"),
+        (classes_in(chips.presence[drawn.pool]), "absent from the chips outside every training and test set"),
+    ]
+    return reasons(classes, layers, f"not drawn: {len(drawn.chips)} chips drawn at random, not stratified")
 
 
 def _too_small(what: str, n_classes: int, cover: int, actual: int) -> str:
     return f"set too small: covering the {n_classes} classes of {what} takes {cover} chips, it has {actual}"
 
 
+def _named(sets: Sets, params: SubsetsParams) -> list[tuple[str, int, Index]]:
+    """Every set as (split, nominal size, rows): test, the training sets, then the random test set if any."""
+    named = [("test", params.test_size, sets.test), *(("train", k, idx) for k, idx in sets.train.items())]
+    return named + ([] if sets.test_random is None else [(TEST_RANDOM, params.random_test_size, sets.test_random)])
+
+
 def _sets_report(
-    chips: SourceChips, sets: Sets, test_size: int, classes: list[str], why: Callable[[str, Index], dict[str, str]]
+    chips: SourceChips,
+    sets: Sets,
+    params: SubsetsParams,
+    classes: list[str],
+    why: Callable[[str, Index], dict[str, str]],
 ) -> dict[str, Any]:
     """Each set described (`why(split, idx)` says why a class is missing), with its nominal and actual size."""
-    named = [("test", test_size, sets.test), *(("train", k, idx) for k, idx in sets.train.items())]
     described = {
-        "test" if split == "test" else f"train_{k}": {
+        f"train_{k}" if split == "train" else split: {
             "size": k,
             **splits.describe(chips.presence, chips.pixels, idx, classes, why(split, idx), IGNORE),
         }
-        for split, k, idx in named
+        for split, k, idx in _named(sets, params)
     }
     return {
         "classes_in_source": names_of(classes_in(chips.presence), classes),
@@ -149,21 +138,19 @@ def choose(chips: SourceChips, params: SubsetsParams, classes: list[str]) -> tup
     rng = splits.rng_for(params.seed, chips.source)
     sel = splits.select(chips.quads, chips.presence, params.test_size, params.block_m, params.buffer_m, rng)
     pool = len(sel.train_order)
-    problems: list[Problem] = []
-    notes: list[str] = []
     wanted = [("test", params.test_size, len(sel.test), "in the source")]  # test blocks take all blocks if needed
     wanted += [("train", k, pool, "after blocking and buffering") for k in params.train_sizes]
-    for split, size, have, where in wanted:
-        if have < size and not params.allow_smaller:
-            problems.append(_shortfall(chips.source, split, size, have, where))
-        elif have < size:
-            notes.append(f"allow_smaller: the {size}-chip {_set_word(split)} set has the {have} chips {where}")
+    problems, notes = _sized(chips.source, wanted, params.allow_smaller)
     sets = Sets(sel.test, {k: sel.train_order[:k] for k in params.train_sizes})
+    sets, drawn, short, more = _with_random(chips, sets, params, "outside every training and test set")
+    problems, notes = problems + short, notes + more
     absent = (classes_in(chips.presence), "absent from the source")
     blocks = classes_in(chips.presence[sel.test_block_chips])
     in_pool = classes_in(chips.presence[sel.train_order])
 
     def why(split: str, idx: Index) -> dict[str, str]:
+        if split == TEST_RANDOM and drawn is not None:
+            return _random_why(chips, drawn, classes)
         if split == "test":
             last = _too_small("the test blocks", int(blocks.sum()), sel.test_cover, len(idx))
             return reasons(classes, [absent, (blocks, "absent from the test blocks")], last)
@@ -181,8 +168,9 @@ def choose(chips: SourceChips, params: SubsetsParams, classes: list[str]) -> tup
         "excluded_by_buffer": sel.excluded,
         "pool": pool,
         "classes_in_pool": names_of(in_pool, classes),
+        **({} if drawn is None else {"random_test_pool": len(drawn.pool)}),
         "notes": notes,
-        **_sets_report(chips, sets, params.test_size, classes, why),
+        **_sets_report(chips, sets, params, classes, why),
     }
     return sets, report, problems
 
@@ -199,11 +187,18 @@ def from_lists(
     if found is None:
         return None, {}, problems
     row = {chip: i for i, chip in enumerate(chips.ids.to_list())}
-    sets = Sets(
+    listed = Sets(
         np.array([row[c] for c in found.test], dtype=np.int64),
         {k: np.array([row[c] for c in ids], dtype=np.int64) for k, ids in found.train.items()},
     )
+    sets, drawn, short, notes = _with_random(chips, listed, params, "outside the published lists")
     in_source = (classes_in(chips.presence), "absent from the source")
+
+    def why(split: str, _: Index) -> dict[str, str]:
+        if split == TEST_RANDOM and drawn is not None:
+            return _random_why(chips, drawn, classes)
+        return reasons(classes, [in_source], "not in the list")
+
     report = {
         "mode": "published",
         "revision": params.published_revision,
@@ -211,12 +206,11 @@ def from_lists(
         "chips": len(chips.ids),
         "files": found.files,
         "nested": found.nested,
-        "notes": found.quirks,
-        **_sets_report(
-            chips, sets, params.test_size, classes, lambda _, __: reasons(classes, [in_source], "not in the list")
-        ),
+        **({} if drawn is None else {"random_test_pool": len(drawn.pool)}),
+        "notes": found.quirks + notes,
+        **_sets_report(chips, sets, params, classes, why),
     }
-    return sets, report, problems
+    return sets, report, problems + short
 
 
 def leakage(chips: SourceChips, sets: Sets, buffer_m: float, enforce: bool) -> tuple[dict[str, Any], str | None]:
@@ -224,7 +218,13 @@ def leakage(chips: SourceChips, sets: Sets, buffer_m: float, enforce: bool) -> t
     train = np.unique(np.concatenate([*sets.train.values(), np.empty(0, dtype=np.int64)]))
     shared = np.intersect1d(train, sets.test)
     found = splits.audit(chips.quads[train], chips.quads[sets.test], buffer_m if enforce else 0.0)
-    clean = len(shared) == 0 and found.overlaps == 0 and found.offending == 0
+    unblocked: dict[str, Any] = {}
+    random_leak = None
+    if sets.test_random is not None:  # deliberately unblocked: listed with its distances, never held to the buffer
+        unblocked[TEST_RANDOM], random_leak = random_test.audit_entry(
+            chips.ids, chips.quads, train, sets.test, sets.test_random, buffer_m
+        )
+    clean = len(shared) == 0 and found.overlaps == 0 and found.offending == 0 and random_leak is None
 
     def names(train_at: int, test_at: int) -> list[str]:
         return [chips.ids[int(train[train_at])], chips.ids[int(sets.test[test_at])]]
@@ -239,11 +239,12 @@ def leakage(chips: SourceChips, sets: Sets, buffer_m: float, enforce: bool) -> t
         "buffer_m": buffer_m,
         "buffer_enforced": enforce,
         "clean": clean,
+        **unblocked,
     }
     if clean:
         return entry, None
     closer = found.offending - found.overlaps
-    parts = []
+    parts = [] if random_leak is None else [random_leak]
     if len(shared):
         parts.append(f"{len(shared)} chip(s) in both test and training: {shorten(chips.ids.gather(shared).to_list())}")
     if found.overlaps:
@@ -251,7 +252,8 @@ def leakage(chips: SourceChips, sets: Sets, buffer_m: float, enforce: bool) -> t
     if closer:
         parts.append(f"{closer} pair(s) closer than the {buffer_m:g} m buffer")
     pairs = ", ".join(f"{'/'.join(names(i, j))} {d:.1f} m" for i, j, d in found.worst)
-    return entry, f"source '{chips.source}': {', '.join(parts)}; closest pairs (train/test): {pairs}"
+    closest = f"; closest pairs (train/test): {pairs}" if pairs else ""
+    return entry, f"source '{chips.source}': {', '.join(parts)}{closest}"
 
 
 @dataclass(frozen=True)
@@ -299,7 +301,7 @@ def plan(manifest: pl.DataFrame, params: SubsetsParams, classes: list[str]) -> P
             report["notes"].append(f"train-test distance {closest:.1f} m is under the {params.buffer_m:g} m buffer")
         reports[chips.source] = report
         study = source_info(chips.source).study_name
-        for split, size, idx in [("test", params.test_size, sets.test), *(("train", *kv) for kv in sets.train.items())]:
+        for split, size, idx in _named(sets, params):
             ids = chips.ids.gather(idx).to_list()
             lists[list_name(study, split, size)] = ids
             for key, value in (("chip_id", ids), ("source", [chips.source]), ("split", [split]), ("size", [size])):

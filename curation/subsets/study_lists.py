@@ -2,7 +2,8 @@
 
 The format, as published in yichiac/crop-type-transfer-learning: a literal `Test` header row (optional on reading),
 then one chip file name (`<chip_id>.tif`) per row, CRLF line ends. Names: `_test`, `_100_train`, and `_<k>` for
-the other training sizes; on reading both `_<k>` and `_<k>_train` are accepted for every k.
+the other training sizes; on reading both `_<k>` and `_<k>_train` are accepted for every k. The random test set
+(`_test_random`, split `test_random`) is ours only: the study had none, so it is written, never read.
 The study's training lists are not nested, and reading reports that as a quirk rather than an error, so its splits
 are reproduced as they were: its first-published 10-chip lists lie mostly outside its 1000-chip pool, and the 10-chip
 lists it finally used (commit eaff5bf replaced all but AgriFieldNet's: `<folder>/final-10/` beside the first ones)
@@ -19,6 +20,7 @@ from typing import Literal
 
 from curation.core.errors import Problem, shorten
 from curation.core.io import atomic_write_bytes
+from curation.core.schemas import TEST_RANDOM
 
 HEADER = "Test"
 SUFFIX = ".tif"
@@ -30,9 +32,9 @@ REVISIONS: tuple[Revision, ...] = ("final", "first")
 
 
 def set_name(split: str, size: int) -> str:
-    """The study's name of a set: `test`, `100_train`, or the size alone."""
-    if split == "test":
-        return "test"
+    """The study's name of a set: `test`, `100_train`, or the size alone; ours only: `test_random`."""
+    if split in ("test", TEST_RANDOM):
+        return split
     return "100_train" if size == 100 else str(size)
 
 

@@ -50,7 +50,9 @@ def test_overview_counts_match_the_manifest_and_subsets(demo_artifacts: Path, op
     for (source, split, size), group in subsets.group_by("source", "split", "size"):
         row = counts.filter(pl.col("source") == source)
         assert row[f"{split} {size}"].item() == group.height == size
-    assert [c for c in counts.columns if c.startswith(("train", "test"))] == ["train 2", "train 4", "train 8", "test 4"]
+    subsets_shown = [c for c in counts.columns if c.startswith(("train", "test"))]
+    assert subsets_shown[:3] == ["train 2", "train 4", "train 8"]  # the two test sets tie on size: in either order
+    assert sorted(subsets_shown[3:]) == ["test 4", "test_random 4"]
     (world_map,) = app.get("deck_gl_json_chart")  # st.map: one point per chip
     (points,) = json.loads(world_map.proto.json)["layers"]
     assert len(points["data"]) == manifest.height
@@ -78,8 +80,9 @@ def test_class_balance_shares_match_the_manifest(demo_artifacts: Path, open_page
     app.radio[0].set_value("subsets of one source").run()
     choose(app, "Source", "cdl")
     per_subset = frame(app, {"subset", "imbalance_ratio"})
-    assert per_subset["subset"].to_list() == ["all chips", "train 2", "train 4", "train 8", "test 4"]
-    assert per_subset["chips"].to_list() == [CHIPS_PER_SOURCE, 2, 4, 8, 4]
+    expected = ["all chips", "train 2", "train 4", "train 8", "test 4", "test_random 4"]  # the random set last
+    assert per_subset["subset"].to_list() == expected
+    assert per_subset["chips"].to_list() == [CHIPS_PER_SOURCE, 2, 4, 8, 4, 4]
 
 
 def test_legends_page_counts_codes_and_differences(demo_artifacts: Path, open_page: OpenPage) -> None:
@@ -127,12 +130,24 @@ def test_transfer_page_intervals_and_comparisons_match_the_report(demo_artifacts
     assert "Seeds and intervals" in [h.value for h in app.subheader]
     assert any("Seeds per model: 2" in c.value for c in app.caption)  # the tiny profile: seeds [0, 1]
     shown = frame(app, {"comparison", "verdict", "p_value"})
-    expected = paired.filter(pl.col("protocol") == "id", pl.col("metric") == "oa")
-    assert shown.height == expected.height > 0
+    base = paired.filter(pl.col("comparison") != "balance", pl.col("balance") == "base")  # strategies: own section
+    expected = base.filter(pl.col("protocol") == "id", pl.col("metric") == "oa")
+    every = paired.filter(pl.col("protocol") == "id", pl.col("metric") == "oa")
+    assert shown.height == expected.height > 0 and expected.height < every.height
     unsupported = int((~expected["supported"]).sum())
     assert any(m.value.startswith(f"**{unsupported} of {expected.height}** comparisons") for m in app.markdown)
     verdicts = shown["verdict"].to_list()
     assert verdicts == sorted(verdicts)  # "not supported by the data" first
+    headers = [h.value for h in app.subheader]
+    assert "Class-balance strategies" in headers and "Split bias: random against blocked test sets" in headers
+    effects = pl.read_parquet(demo_artifacts / "metrics" / "balance.parquet")
+    strategies = frame(app, {"strategy", "with_strategy"})
+    at_k = effects.filter(pl.col("protocol") == "id", pl.col("k") == 4)  # the tiny profile's one k
+    assert strategies.height == at_k.height > 0
+    bias = pl.read_parquet(demo_artifacts / "metrics" / "split_bias.parquet")
+    shown_bias = frame(app, {"blocked", "random", "bias"})
+    expected_bias = bias.filter(pl.col("balance") == "base", pl.col("k") == 4, pl.col("metric") == "oa")
+    assert shown_bias["bias"].to_list() == expected_bias.sort("target_source", "backbone")["bias"].to_list()
 
 
 def test_validation_page_shows_the_last_run(demo_artifacts: Path, open_page: OpenPage) -> None:
@@ -146,7 +161,9 @@ def test_validation_page_shows_the_last_run(demo_artifacts: Path, open_page: Ope
 
 
 def test_transfer_page_heatmap_gap_and_recall_match_the_table(demo_artifacts: Path, open_page: OpenPage) -> None:
-    transfer = pl.read_parquet(demo_artifacts / "metrics" / "transfer.parquet")
+    every = pl.read_parquet(demo_artifacts / "metrics" / "transfer.parquet")
+    transfer = every.filter(pl.col("balance") == "base")  # the page's numbers: base runs (strategies apart)
+    assert transfer.height < every.height  # the tiny profile repeats its id runs with the chip sampler
     app = open_page(demo_artifacts, "transfer")
     assert app.title[0].value == "Transfer"
     assert any("random init" in i.value for i in app.info)  # the demo has no weight files

@@ -55,3 +55,46 @@ def test_interval_bars_draw_an_error_bar_and_the_mean_per_backbone() -> None:
     bar = spec["layer"][0]["encoding"]
     assert (bar["y"]["field"], bar["y2"]["field"], bar["xOffset"]["field"]) == ("ci_low", "ci_high", "backbone")
     assert spec["layer"][1]["encoding"]["y"]["field"] == "mean"
+
+
+def test_base_runs_keep_base_rows_and_drop_balance_comparisons() -> None:
+    spread_rows = spread().with_columns(balance=pl.Series(["base", "chip-sampler", "base", "base", "base"]))
+    assert iq.base_runs(spread_rows).height == 4
+    assert iq.base_runs(spread()).height == 5  # tables before train.balance: every row is base
+    comparisons = paired().with_columns(balance=pl.Series(["base", "loss-weights", None]))
+    comparisons = comparisons.with_columns(
+        comparison=pl.Series(["backbone", "k", "balance"]), a=pl.Series(["imagenet", "4", "base"])
+    )
+    kept = iq.base_runs(comparisons)
+    assert kept["comparison"].to_list() == ["backbone"]  # another strategy's k pair and the strategy's pair out
+
+
+def test_balance_rows_show_each_strategy_against_base_at_one_k() -> None:
+    rows = [
+        ("balance", "id", "cdl", "cdl", "aa", "base", "chip-sampler", "ssl4eo", 4, None, 0.5, 0.7, 0.2, 0.1, 0.3, True),
+        ("balance", "id", "cdl", "cdl", "aa", "base", "chip-sampler", "ssl4eo", 20, None, 0.6, 0.6, 0.0, -0.1, 0.1,
+         False),
+    ]  # fmt: skip
+    names = ["comparison", "protocol", "target_source", "test_source", "metric", "a", "b", "backbone", "k", "balance"]
+    more = ["mean_a", "mean_b", "difference", "ci_low", "ci_high", "supported"]
+    effects = pl.DataFrame(rows, schema=[*names, *more], orient="row")
+    shown = iq.balance_rows(effects, "id", 4)
+    assert shown.height == 1
+    assert shown.row(0, named=True) == {
+        "strategy": "chip-sampler", "backbone": "ssl4eo", "target_source": "cdl", "metric": "aa", "base": 0.5,
+        "with_strategy": 0.7, "difference": 0.2, "ci_low": 0.1, "ci_high": 0.3, "verdict": iq.SUPPORTED,
+    }  # fmt: skip
+    assert iq.balance_rows(effects, "id", 20)["verdict"].to_list() == [iq.NOT_SUPPORTED]
+
+
+def test_split_bias_rows_hold_base_runs_at_one_k_and_metric() -> None:
+    names = ["target_source", "backbone", "k", "balance", "metric", "runs", "blocked", "random", "bias", "bias_std"]
+    rows = [
+        ("cdl", "ssl4eo", 4, "base", "oa", 1, 0.6, 0.8, 0.2, None),
+        ("cdl", "ssl4eo", 4, "chip-sampler", "oa", 1, 0.5, 0.9, 0.4, None),  # another strategy: out
+        ("cdl", "ssl4eo", 20, "base", "oa", 1, 0.7, 0.8, 0.1, None),  # another k: out
+        ("cdl", "ssl4eo", 4, "base", "aa", 1, 0.4, 0.5, 0.1, None),  # another metric: out
+    ]
+    shown = iq.split_bias_rows(pl.DataFrame(rows, schema=names, orient="row"), 4, "oa")
+    assert shown.columns == ["target_source", "backbone", "runs", "blocked", "random", "bias", "bias_std"]
+    assert shown["bias"].to_list() == [0.2]

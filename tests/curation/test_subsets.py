@@ -87,9 +87,9 @@ def write_project(tmp: Path, manifest: pl.DataFrame, **subsets_params: Any) -> P
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["shared"]["legends_dir"] = str(ROOT / "curation" / "legends")
     raw["subsets"] = {
-        "seed": 0, "train_sizes": [4, 10, 20], "test_size": 8, "block_m": 1920.0, "buffer_m": 640.0,
-        "min_class_share": 0.01, "allow_smaller": False, "published": None, "out": str(tmp / "subsets"),
-        "report": str(tmp / "reports" / "subsets.json"),
+        "seed": 0, "train_sizes": [4, 10, 20], "test_size": 8, "random_test_size": 0, "block_m": 1920.0,
+        "buffer_m": 640.0, "min_class_share": 0.01, "allow_smaller": False, "published": None,
+        "out": str(tmp / "subsets"), "report": str(tmp / "reports" / "subsets.json"),
         **subsets_params,
     }  # fmt: skip
     params = tmp / "params.yaml"

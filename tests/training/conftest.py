@@ -23,6 +23,7 @@ def train_section(**changes: Any) -> dict[str, Any]:  # noqa: ANN401 - any param
     body.update(sizes=[2, 4], others_size=2, batch_size=4, crop_px=32, crop_scale=[0.5, 1.0], val_block_m=3000.0)
     body["matrix"].update(protocol=["all"], backbone=["ssl4eo"], source=["all"], size=["all"])
     body["model"]["decoder_channels"] = [16, 16, 16, 16, 16]
+    body["balance"] = {"strategies": ["base"], "protocols": "all"}  # tests of strategies list their own
     for phases in body["protocols"].values():
         for phase in phases:
             phase["epochs"] = 1

@@ -278,7 +278,7 @@ def test_study_model_settings_train_and_evaluate_satlas_fpn(
     assert record["frozen_batchnorm"] == "train"
     assert record["settings"] == {
         "handover": "last", "sampling": "with_replacement", "val_split": "random", "pixel_balance": "none",
-        "plateau_patience": 1,
+        "plateau_patience": 1, "class_weights": False,
     }  # fmt: skip
     evaluate = EvaluateParams(batch_size=8, checkpoint="last", argmax_over_ignore=True, out=tmp_path / "evals")
     metrics = evaluate_entry(evaluate, params, shared_params, chips, subsets, runs, tmp_path / "evals" / "e")

@@ -16,7 +16,7 @@ from curation.core.failures import failures
 from curation.core.params import load_section
 from curation.core.reference import VS_REFERENCE_SCHEMA, read_reference
 from curation.core.registry import source_names
-from curation.core.result_schemas import TRANSFER_SCHEMA
+from curation.core.result_schemas import SPLIT_BIAS_RUN_SCHEMA, SPLIT_BIAS_SCHEMA, TRANSFER_SCHEMA
 from training.config import ReportParams
 from training.report import main, run_report
 
@@ -49,12 +49,17 @@ def fake_runs(seed: int = 0) -> dict[str, list[dict[str, object]]]:
                             "train_sources": train,
                             "k": k,
                             "seed": 0,
+                            "balance": "base",
                             "test_source": test,
                             "metric": metric,
                             "value": math.nan if absent else round(rng.random(), 4),
                             "crosswalk_set": "toolkit",
                             "weights": "random" if backbone == "imagenet" else "pretrained",
                             "weights_file": None if backbone == "imagenet" else "ssl4eo.pth",
+                            "weights_sha256": None if backbone == "imagenet" else "ab" * 32,
+                            "weights_licence": None if backbone == "imagenet" else "CC-BY-4.0",
+                            "data_version": "0f" * 32,
+                            "origin": "computed",
                         }
                     )
         entries[f"all_{backbone}_all_all"] = rows
@@ -102,7 +107,24 @@ def write_evals(root: Path, entries: dict[str, list[dict[str, object]]]) -> Path
         frame(rows).sample(fraction=1.0, shuffle=True, seed=1).write_parquet(root / name / "metrics.parquet")
         confusion(rows).write_parquet(root / name / "confusion.parquet")
         chip_confusion(rows).write_parquet(root / name / "chip_confusion.parquet")
+        split_bias_runs(rows).write_parquet(root / name / "split_bias.parquet")
     return root
+
+
+def split_bias_runs(rows: list[dict[str, object]]) -> pl.DataFrame:
+    """Every id run's metrics on its own blocked test set (the rows' values) and a random one 0.1 higher."""
+    own = [r for r in rows if r["protocol"] == "id" and r["test_source"] == r["target_source"]]
+    out = [
+        {
+            **{key: r[key] for key in ("run_id", "backbone", "target_source", "k", "seed", "balance", "metric")},
+            "blocked": r["value"],
+            "random": r["value"] if math.isnan(float(str(r["value"]))) else min(1.0, float(str(r["value"])) + 0.1),
+            "blocked_chips": 8,
+            "random_chips": 8,
+        }
+        for r in own
+    ]
+    return pl.DataFrame(out, schema={n: c.dtype.type for n, c in SPLIT_BIAS_RUN_SCHEMA.columns.items()})
 
 
 @pytest.fixture
@@ -242,6 +264,7 @@ def test_same_inputs_same_bytes(evals: Path, tmp_path: Path) -> None:
     report(evals, tmp_path / "b", reference)
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     assert [str(p) for p in files] == [
+        "balance.parquet",
         "chip_confusion.parquet",
         "comparisons.parquet",
         "confusion.parquet",
@@ -249,6 +272,7 @@ def test_same_inputs_same_bytes(evals: Path, tmp_path: Path) -> None:
         "plots/learning_curves.csv",
         "plots/transfer.csv",
         "plots/vs_reference.csv",
+        "split_bias.parquet",
         "summary.json",
         "transfer.parquet",
         "vs_reference.parquet",
@@ -467,3 +491,18 @@ def test_intervals_and_comparisons_cover_every_cell(evals: Path, tmp_path: Path)
     sizes = paired.filter(pl.col("comparison") == "k")
     assert set(zip(sizes["a"], sizes["b"], strict=True)) == {("4", "20")}
     assert (paired["test_source"] == paired["target_source"]).all()  # only on each run's own target
+
+
+def test_split_bias_is_random_minus_blocked_per_source_and_metric(evals: Path, tmp_path: Path) -> None:
+    report(evals, tmp_path / "out")
+    bias = pl.read_parquet(tmp_path / "out" / "split_bias.parquet")
+    assert failures(bias, SPLIT_BIAS_SCHEMA) == []
+    expected = {(b, t, k) for b in BACKBONES for t in SOURCES for k in (4, 20)}
+    assert set(bias.select("backbone", "target_source", "k").iter_rows()) == expected
+    oa = bias.filter(pl.col("metric") == "oa")
+    capped = oa.filter(pl.col("blocked") <= 0.9)
+    assert (capped["bias"] - 0.1).abs().max() < 1e-6  # the fake random set scores 0.1 higher
+    assert (capped["random"] - capped["blocked"] - capped["bias"]).abs().max() < 1e-6
+    assert oa["runs"].to_list() == [1] * oa.height and oa["bias_std"].is_null().all()  # one seed: no spread
+    rice = bias.filter((pl.col("metric") == "recall_rice") & (pl.col("target_source") == "nccm"))
+    assert rice["bias"].is_null().all()  # undefined on nccm's test set: no number, not a zero

@@ -217,3 +217,12 @@ def test_load_errors_name_the_file_and_the_fix(separable: tuple[ChipBank, Spectr
 def test_settings_reject_bad_values(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=field):
         SpectralSettings(**{field: value})  # type: ignore[arg-type]
+
+
+def test_prediction_is_the_same_on_every_thread_count(separable: tuple[ChipBank, SpectralModel]) -> None:
+    """evaluate predicts on every core: the classes must not depend on it."""
+    bank, model = separable
+    image = bank.gather(torch.arange(6))["image"]
+    one = model.predict_classes(image)
+    assert model.with_threads(4).settings.threads == 4 and model.settings.threads == FAST.threads
+    assert torch.equal(model.with_threads(4).predict_classes(image), one)
