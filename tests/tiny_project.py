@@ -57,11 +57,12 @@ def tiny_profile(params: dict[str, Any]) -> dict[str, Any]:
     params["subsets"].update(train_sizes=[2, 4, 8], test_size=4, random_test_size=4, block_m=960.0, buffer_m=320.0)
     params["train"]["matrix"].update(protocol=["all"], backbone=["all"], source=["cdl"], size=["all"])
     params["train"].update(sizes=[4], others_size=2, batch_size=4, crop_scale=[0.5, 1.0], val_block_m=960.0)
+    params["train"]["targets"] = "all"
     params["train"]["seeds"] = list(TINY_SEEDS)  # two repeats: the report's intervals over seeds and paired comparisons
     # One torch thread: float sums depend on the thread count, and a Dask LocalCluster started by another test
     # leaves OMP_NUM_THREADS=1 in this process's environment, which the forced re-run's stages would inherit.
     params["train"]["threads"] = 1
-    params["train"]["model"]["decoder_channels"] = [16, 16, 16, 16, 16]
+    params["train"]["model"]["decoder_channels"] = [16] * params["train"]["model"]["encoder_depth"]
     params["publish"]["train_sizes"] = [2, 4, 8]
     for phases in params["train"]["protocols"].values():
         for phase in phases:

@@ -103,12 +103,25 @@ class ModelParams(Part):
     upsampling module (SatlasPretrain's), so only Satlas can be built as the study built it.
     """
 
-    decoder_channels: tuple[int, int, int, int, int]  # smp U-Net decoder (smp's default: 256, 128, 64, 32, 16)
+    # stages of the ResNet-50 the U-Net uses, 3 to 5 (the study: all 5); the stages beyond are not built into the model
+    encoder_depth: int = Field(ge=3, le=5)
+    decoder_channels: tuple[int, ...]  # one per encoder stage used (smp's default for 5: 256, 128, 64, 32, 16)
     frozen_encoder: bool  # the study froze the encoder
     frozen_batchnorm: Literal["eval", "train"]  # a frozen encoder's BatchNorm: eval (ours) or train (the study's)
     imagenet_input: Literal["all_bands", "rgb"]  # imagenet: 13 bands x/10000 (the study) or RGB, ImageNet stats
     satlas_architecture: Literal["unet", "satlas_fpn"]  # satlas: U-Net (ours) or SatlasPretrain FPN (the study's)
     class_weights: bool  # cross-entropy weighted by inverse class frequency of the training pixels
+
+    @model_validator(mode="after")
+    def _depth(self) -> ModelParams:
+        if len(self.decoder_channels) != self.encoder_depth:
+            raise ValueError(
+                f"decoder_channels lists {len(self.decoder_channels)} widths for encoder_depth {self.encoder_depth}: "
+                "list one per encoder stage"
+            )
+        if self.satlas_architecture == "satlas_fpn" and self.encoder_depth != 5:
+            raise ValueError("satlas_architecture satlas_fpn is SatlasPretrain's whole model: use encoder_depth 5")
+        return self
 
 
 @register
@@ -120,6 +133,8 @@ class TrainParams(Section):
     seeds: tuple[int, ...]  # every run is trained once per seed (new layers' init, batch order, crops)
     matrix: MatrixParams
     sizes: tuple[int, ...]  # k: target chips, each one of subsets.train_sizes (protocols without target: k = 0)
+    # the sources runs are trained for (all: every source); the others pools and the test sets still span all
+    targets: Literal["all"] | tuple[str, ...]
     others_size: Annotated[int, Field(ge=1)] | Literal["all"]  # every other source's set of this size, or `all`
     others: dict[str, Literal["all"] | tuple[str, ...]]  # target -> the sources its `others` pool draws from
     pixel_balance: Literal["none", "study"]  # study: the others' chips cut to one pixel budget, least `other` first
@@ -194,6 +209,13 @@ class TrainParams(Section):
                 raise ValueError(f"others.{target}: list distinct sources, or write `all`")
             if isinstance(sources, tuple) and target in sources:
                 raise ValueError(f"others.{target} lists {target!r} itself: the target's chips are its own pool")
+        return value
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _targets(cls, value: object) -> object:
+        if isinstance(value, list | tuple) and (not value or len(set(value)) != len(value)):
+            raise ValueError("list distinct sources, or write `all`")
         return value
 
     @field_validator("protocols")

@@ -212,6 +212,7 @@ def evaluate_entry(
     }
     bias_rows: list[dict[str, Any]] = []
     build = task_factory(train, shared, len(names))
+    networks: dict[tuple[str, int], CropTask] = {}
     metric_rows: list[dict[str, Any]] = []
     cells: list[dict[str, Any]] = []
     chip_cells: list[dict[str, Any]] = []
@@ -223,8 +224,11 @@ def evaluate_entry(
             model, _ = SpectralModel.load(folder / f"{params.checkpoint}.json", retrain, bands=tuple(shared.bands))
             task = model.with_threads(train.threads or os.cpu_count() or 1)  # the same classes on every core
         else:
-            torch.manual_seed(record["seed"])  # rebuilds the frozen encoder the run trained on (digest-checked)
-            network: CropTask = build(record["backbone"]).to(device)
+            key = (record["backbone"], int(record["seed"]))
+            if key not in networks:  # one model per backbone and seed: a checkpoint replaces all a run trained
+                torch.manual_seed(key[1])  # rebuilds the frozen encoder the run trained on (digest-checked)
+                networks[key] = build(key[0]).to(device)
+            network = networks[key]
             network.load_checkpoint(folder / f"{params.checkpoint}.pt", retrain)
             task = network
             if record["provenance"]["weights"] == "pretrained":

@@ -33,6 +33,7 @@ def task_factory(params: TrainParams, shared: SharedParams, num_classes: int) ->
             file_bands=tuple(shared.bands),
             num_classes=num_classes,
             decoder_channels=params.model.decoder_channels,
+            encoder_depth=params.model.encoder_depth,
             frozen_encoder=params.model.frozen_encoder and spec.pretrained,  # scratch has nothing to keep: all trains
             frozen_batchnorm=params.model.frozen_batchnorm,
             lr=params.lr,

@@ -106,6 +106,22 @@ def set_ids(subsets: pl.DataFrame, source: str, split: str, size: int | str) -> 
     return sorted(set(ids["chip_id"].to_list()))
 
 
+def targets_of(params: TrainParams, sources: Sequence[str]) -> list[str]:
+    """The sources runs train for (`train.targets`), in `shared.sources` order; unknown names named."""
+    if params.targets == ALL:
+        return list(sources)
+    unknown = [name for name in params.targets if name not in sources]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], list(sources), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        rule = "train.targets lists sources of shared.sources"
+        raise ParamsError(
+            "unknown target source",
+            [Problem("params.yaml", rule, repr(unknown[0]), f"{hint}use `all` or some of {list(sources)}")],
+        )
+    return [name for name in sources if name in params.targets]
+
+
 def others_of(params: TrainParams, target: str, sources: Sequence[str]) -> list[str]:
     """The other sources a target's `others` pool draws from, in `shared.sources` order; unknown names named."""
     problems = []
@@ -281,7 +297,7 @@ def plan_entry(
     protocol, backbone, source, size = entry
     protocols = _axis(protocol, list(params.protocols), "protocol")
     backbones = _axis(backbone, list(MATRIX_BACKBONES), "backbone")
-    targets = _axis(source, list(sources), "source")
+    targets = _axis(source, targets_of(params, sources), "source")
     sizes = _axis(size if size == ALL else int(size), [0, *params.sizes], "size")
     plans = []
     for name in protocols:

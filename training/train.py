@@ -154,6 +154,7 @@ def run_entry(
     bank: ChipBank = load_bank(chips_root, manifest, sorted({c for p in plans for c in p.chip_ids()}))
     bank = bank.to(device_of(params.accelerator))
     fitter = Fitter(task_factory(params, shared, taxonomy.size), settings_of(params))
+    fitter.expect([plan for plan in plans if plan.backbone != SPECTRAL])
     records = []
     with stage_output(out) as staging:
         for plan in plans:

@@ -21,8 +21,10 @@ def train_section(**changes: Any) -> dict[str, Any]:  # noqa: ANN401 - any param
     """The project's `train` section for the tiny world (2 and 4 target chips, one epoch per phase)."""
     body = yaml.safe_load((ROOT / "params.yaml").read_text())["train"]
     body.update(sizes=[2, 4], others_size=2, batch_size=4, crop_px=32, crop_scale=[0.5, 1.0], val_block_m=3000.0)
+    body["targets"] = "all"  # every source of the tiny world (the demo trains for three)
+    body["seeds"] = [0]  # tests of repeats list their own
     body["matrix"].update(protocol=["all"], backbone=["ssl4eo"], source=["all"], size=["all"])
-    body["model"]["decoder_channels"] = [16, 16, 16, 16, 16]
+    body["model"]["decoder_channels"] = [16] * body["model"]["encoder_depth"]
     body["balance"] = {"strategies": ["base"], "protocols": "all"}  # tests of strategies list their own
     for phases in body["protocols"].values():
         for phase in phases:

@@ -201,7 +201,9 @@ def test_evaluate_names_a_checkpoint_of_another_model(
 ) -> None:
     folder = _runs(tmp_path)
     other = train_params.model_copy(
-        update={"model": train_params.model.model_copy(update={"decoder_channels": (8,) * 5})}
+        update={
+            "model": train_params.model.model_copy(update={"decoder_channels": (8,) * train_params.model.encoder_depth})
+        }
     )
     torch.manual_seed(train_params.seed)
     task_factory(other, shared_params, 6)("ssl4eo").save_checkpoint(folder / "best.pt", {})

@@ -10,16 +10,19 @@ import polars as pl
 import pytest
 import torch
 
+from curation.core.artifacts import MANIFEST
 from curation.core.failures import failures
+from curation.core.legends import taxonomy_of
 from curation.core.result_schemas import TRANSFER_SCHEMA
 from curation.core.shared import SharedParams
 from training.config import EvaluateParams, TrainParams
-from training.data import ChipBank
+from training.data import ChipBank, load_bank
 from training.evaluate import MissingRunsError, class_names, evaluate_entry, predict
+from training.factory import task_factory
 from training.fit import FitSettings, Fitter, PhaseResult
-from training.plans import PhasePlan, RunPlan
+from training.plans import PhasePlan, RunPlan, plan_entry
 from training.report import run_report
-from training.train import run_entry
+from training.train import run_entry, settings_of
 
 from .conftest import train_section
 from .world import SOURCES, make_world
@@ -182,12 +185,19 @@ class _Model:
 class _Task:
     frozen = False
     provenance = SimpleNamespace(weights="pretrained")
+    criterion = SimpleNamespace()
 
     def __init__(self) -> None:
         self.model = _Model()
 
     def to(self, device: object) -> _Task:
         return self
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        return dict(self.model.state)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        pass
 
 
 def test_phases_hand_over_the_weights_handover_names(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -269,7 +279,8 @@ def test_study_model_settings_train_and_evaluate_satlas_fpn(
         sampling="with_replacement", crop_ratio=[0.75, 4 / 3], crop_scale=[0.6, 1.0], val_split="random",
         val_share=0.25, handover="last", plateau_patience=1, others_size="all",
     )  # fmt: skip
-    body["model"].update(satlas_architecture="satlas_fpn", frozen_batchnorm="train")
+    body["model"].update(satlas_architecture="satlas_fpn", frozen_batchnorm="train", encoder_depth=5)
+    body["model"].update(decoder_channels=[16] * 5)
     params = TrainParams.model_validate(body)
     runs = tmp_path / "runs"
     run_entry(params, shared_params, chips, subsets, ("ood+k", "satlas", "cdl", 2), runs)
@@ -284,3 +295,61 @@ def test_study_model_settings_train_and_evaluate_satlas_fpn(
     metrics = evaluate_entry(evaluate, params, shared_params, chips, subsets, runs, tmp_path / "evals" / "e")
     assert set(metrics["test_source"]) == set(SOURCES)
     assert metrics.filter(pl.col("metric") == "oa")["value"].is_between(0, 1).all()
+
+
+def test_a_reset_model_fits_as_a_freshly_built_one(
+    world: tuple[Path, pl.DataFrame], shared_params: SharedParams
+) -> None:
+    """Runs of a process share one model per backbone and seed, reset between runs: a base run fitted after a
+    loss-weights run (weighted loss, calibrated statistics, trained decoder) ends on the weights it gets alone."""
+    chips, subsets = world
+    params = TrainParams.model_validate(
+        train_section(balance={"strategies": ["base", "loss-weights"], "protocols": "all"})
+    )
+    manifest = pl.read_parquet(chips / MANIFEST)
+    plans = plan_entry(params, list(shared_params.sources), subsets, manifest, ("id", "ssl4eo", "cdl", 4))
+    weighted = next(p for p in plans if p.balance == "loss-weights")
+    base = next(p for p in plans if p.balance == "base")
+    bank = load_bank(chips, manifest, sorted({c for p in plans for c in p.chip_ids()}))
+    build = task_factory(params, shared_params, taxonomy_of(shared_params.legends_dir).size)
+
+    def fitted(*order: RunPlan) -> dict[str, torch.Tensor]:
+        fitter = Fitter(build, settings_of(params))
+        for plan in order:
+            task, result = fitter.fit(plan, bank)
+        assert task.criterion.weight is None  # the base run's loss is unweighted
+        return result.best
+
+    alone, after = fitted(base), fitted(weighted, base)
+    assert alone.keys() == after.keys()
+    assert all(torch.equal(alone[key], after[key]) for key in alone)
+
+
+def test_planned_runs_fit_a_shared_phase_once_and_keep_it_no_longer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Twelve ood runs, then the twelve pretrain-finetune runs starting from them: each ood phase is fitted once
+    (the memo of the last 8 phases fits every one again), and nothing stays in memory after its last use."""
+    fitted: list[tuple[str, ...]] = []
+
+    def fake_phase(task: _Task, bank: object, phase: PhasePlan, number: int, settings: FitSettings) -> PhaseResult:
+        fitted.append(phase.train_ids)
+        return PhaseResult({"w": torch.tensor(1.0)}, {"w": torch.tensor(2.0)}, [], 0.5, 0)
+
+    monkeypatch.setattr("training.fit.fit_phase", fake_phase)
+    bank = ChipBank((), torch.zeros(0), torch.zeros(0))
+    targets = [f"t{n}" for n in range(12)]
+    ood = {t: PhasePlan(("others",), ("x",), (f"others-of-{t}",), (), 1) for t in targets}
+    plans = [RunPlan(f"ood-{t}", "ood", "ssl4eo", t, 0, (ood[t],)) for t in targets]
+    plans += [
+        RunPlan(f"pf-{t}", "pretrain-finetune", "ssl4eo", t, 2, (ood[t], PhasePlan(("target",), (t,), (t,), (), 1)))
+        for t in targets
+    ]
+    settings = FitSettings(0, 4, 32, (1.0, 1.0), "cpu", 1, False)
+    for planned, expected in ((True, 24), (False, 36)):
+        fitted.clear()
+        fitter = Fitter(lambda name: _Task(), settings)
+        if planned:
+            fitter.expect(plans)
+        for plan in plans:
+            fitter.fit(plan, bank)  # type: ignore[arg-type]
+        assert len(fitted) == expected
+        assert not fitter.memo if planned else len(fitter.memo) == 8

@@ -55,6 +55,24 @@ def test_a_size_value_selects_one_k_and_skips_protocols_without_target() -> None
     ]
 
 
+def test_targets_narrow_the_runs_not_the_pools() -> None:
+    """`train.targets` lists the sources runs train for: `all` in the matrix covers those; the others pools still
+    draw from every source. An unknown name is an error naming the closest one."""
+    manifest, subsets = tables()
+    params = TrainParams.model_validate(train_section(targets=["nccm", "cdl"]))
+    plans = plan_entry(params, SOURCES, subsets, manifest, ("ood", "ssl4eo", "all", 0))
+    assert [p.target for p in plans] == ["cdl", "nccm"]  # shared.sources order
+    assert plans[1].train_sources == ("cdl", "eurocrops")
+    with pytest.raises(ParamsError, match=r"train\.matrix\.source"):  # not a target: no stage for it
+        plan_entry(params, SOURCES, subsets, manifest, ("ood", "ssl4eo", "eurocrops", 0))
+    typo = TrainParams.model_validate(train_section(targets=["cdl", "nccn"]))
+    with pytest.raises(ParamsError, match=r"train\.targets.*did you mean 'nccm'\?"):
+        plan_entry(typo, SOURCES, subsets, manifest, ("ood", "ssl4eo", "all", 0))
+    for bad in ([], ["cdl", "cdl"]):
+        with pytest.raises(ValueError, match="distinct sources"):
+            TrainParams.model_validate(train_section(targets=bad))
+
+
 def test_unknown_matrix_values_and_missing_sizes_are_named() -> None:
     """A typo in an axis or a size the subsets lack is an error naming the fix."""
     manifest, subsets = tables()

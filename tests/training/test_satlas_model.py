@@ -274,7 +274,14 @@ def test_checkpoint_round_trip_and_foreign_model(satlas_file: Path, tmp_path: Pa
 def test_factory_builds_the_architecture_per_backbone(
     satlas_file: Path, train_params: TrainParams, shared_params: SharedParams
 ) -> None:
-    model = train_params.model.model_copy(update={"satlas_architecture": "satlas_fpn", "frozen_batchnorm": "train"})
+    model = train_params.model.model_copy(
+        update={
+            "satlas_architecture": "satlas_fpn",
+            "frozen_batchnorm": "train",
+            "encoder_depth": 5,
+            "decoder_channels": (16,) * 5,
+        }
+    )
     params = train_params.model_copy(
         update={"model": model, "weights_dir": satlas_file.parent, "allow_random_init": True}
     )

@@ -262,3 +262,46 @@ def test_calibrate_statistics_on_random_init(tmp_path: Path) -> None:
     norms: list[Any] = [m for m in encoder.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert {m.momentum for m in norms} == {0.1}
     assert task.training and not encoder.training  # back to a frozen encoder in a training task
+
+
+def test_a_shallow_unet_loads_the_whole_weight_file_and_keeps_only_its_stages(
+    weights: dict[str, Path], tmp_path: Path
+) -> None:
+    """encoder_depth 3: the full ResNet-50 file loads (strictly), then layer3 and layer4 are gone from the model,
+    its digest and its checkpoints; a scratch checkpoint is small, and a depth-5 checkpoint does not load into it."""
+    spec = get_backbone("ssl4eo")
+    shallow = CropTask(
+        spec, FILE_BANDS, CLASSES, decoder_channels=(16, 16, 16), encoder_depth=3, weights_dir=weights["a"]
+    )
+    assert shallow.provenance.weights == "pretrained"
+    names = {name.split(".")[0] for name, _ in shallow.model.encoder.named_parameters()}
+    assert names == {"conv1", "bn1", "layer1", "layer2"}
+    full = fake_resnet50_state(13, 0)
+    assert torch.equal(shallow.model.encoder.layer2[0].conv1.weight, full["layer2.0.conv1.weight"])
+    assert shallow(batch(0)["image"]).shape == (4, CLASSES, 32, 32)
+    deep = make_task(weights["a"])
+    assert shallow.encoder_digest() != deep.encoder_digest()
+    deep.save_checkpoint(tmp_path / "deep.pt", {})
+    with pytest.raises(WeightsError, match="another encoder"):
+        shallow.load_checkpoint(tmp_path / "deep.pt")
+    torch.manual_seed(0)
+    scratch = CropTask(
+        get_backbone("scratch"), FILE_BANDS, CLASSES, (16, 16, 16), encoder_depth=3, frozen_encoder=False
+    )
+    scratch.save_checkpoint(tmp_path / "scratch.pt", {})
+    assert (tmp_path / "scratch.pt").stat().st_size < 8e6  # every layer it trains: 1.5 M parameters, not 23.5 M
+    torch.manual_seed(1)
+    again = CropTask(get_backbone("scratch"), FILE_BANDS, CLASSES, (16, 16, 16), encoder_depth=3, frozen_encoder=False)
+    again.load_checkpoint(tmp_path / "scratch.pt")
+    image = batch(1)["image"]
+    assert torch.equal(again.eval()(image), scratch.eval()(image))
+
+
+def test_the_encoder_digest_is_hashed_again_only_after_a_change(weights: dict[str, Path]) -> None:
+    """The digest is cached per state of the parameters: a changed parameter gives the new digest at once."""
+    task = make_task(weights["a"], frozen=False)
+    first = task.encoder_digest()
+    assert task.encoder_digest() == first == tensor_digest(task.model.encoder, parameters_only=True)
+    one_step(task, batch(0))
+    assert task.encoder_digest() != first
+    assert task.encoder_digest() == tensor_digest(task.model.encoder, parameters_only=True)
