@@ -250,10 +250,10 @@ class CropTask(SemanticSegmentationTask):
         """The encoder parameters' digest, hashed again only when one of them changed since the last call.
 
         Hashing a ResNet-50 (94 MB) costs about 0.2 s, and every checkpoint written or loaded needs it; tensors count
-        their in-place changes (`_version`: an optimizer step, a loaded state), so an unchanged encoder is not
-        hashed twice.
+        their in-place changes (`_version`: an optimizer step, a loaded state), and a conversion that swaps a
+        parameter's data (`.to`, `.half`) changes its storage and dtype, so an unchanged encoder is not hashed twice.
         """
-        key = tuple((id(p), p._version) for p in self.model.encoder.parameters())
+        key = tuple((id(p), p._version, p.data_ptr(), p.dtype) for p in self.model.encoder.parameters())
         cached = self.__dict__.get("_digest")
         if cached is None or cached[0] != key:
             self.__dict__["_digest"] = (key, tensor_digest(self.model.encoder, parameters_only=True))

@@ -208,6 +208,17 @@ def release_info(shared: SharedParams, params: PublishParams, raw_root: Path, cr
     )
 
 
+def released_list(name: str, train_sizes: tuple[int, ...]) -> bool:
+    """Whether a subsets list goes into the release: the blocked test set's and those of `publish.train_sizes`.
+
+    Lists are named as the study named them (`curation.subsets.study_lists.set_name`):
+    `sentinel2_<source>_subsampled_<set>.csv` with set `test`, `test_random` (never released), `100_train` for 100
+    chips and the bare size otherwise.
+    """
+    set_part = Path(name).stem.rsplit("_subsampled_", 1)[-1]
+    return set_part == "test" or set_part.removesuffix("_train") in {str(k) for k in train_sizes}
+
+
 def assemble(
     release: Path, shared: SharedParams, artifacts: Artifacts, params: PublishParams
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -225,9 +236,8 @@ def assemble(
             place_file(chips_root / row[column], release / CHIPS / row[column], params.files)
     atomic_write_parquet(release / MANIFEST, manifest)
     atomic_write_parquet(release / SUBSETS, chosen)
-    kept = {*map(str, params.train_sizes), "test"}  # `..._test_random.csv` ends in `random`: never released
     for listing in sorted((artifacts.subsets.path / SUBSET_LISTS).glob("*.csv")):
-        if listing.stem.rsplit("_", 1)[-1] in kept:
+        if released_list(listing.name, params.train_sizes):
             place_file(listing, release / LISTS / listing.name, "copy")
     crosswalks = load_set(shared.legends_dir, shared.crosswalk_set)
     legends = crosswalks.directory

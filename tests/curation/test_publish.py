@@ -16,6 +16,7 @@ import yaml
 from curation.core.outputs import OWNER_MARKER
 from curation.core.registry import demo_sources
 from curation.publish.metadata import croissant_class_counts, croissant_problems, stac_class_counts, stac_problems
+from curation.publish.stage import released_list
 from curation.publish.verify import verify_release
 from curation.sources import SOURCES
 from tests.tiny_project import TinyProject, run
@@ -165,3 +166,20 @@ def test_push_tags_the_release_and_dvc_import_brings_identical_files(project: Pa
     _, mismatch, errors = filecmp.cmpfiles(original, imported, names, shallow=False)
     assert mismatch == [] and errors == []
     assert verify_release(imported).problems == []
+
+
+@pytest.mark.parametrize(
+    ("name", "released"),
+    [
+        ("sentinel2_usa_subsampled_test.csv", True),
+        ("sentinel2_usa_subsampled_test_random.csv", False),
+        ("sentinel2_usa_subsampled_10.csv", True),
+        ("sentinel2_usa_subsampled_100_train.csv", True),  # the study's name for its 100-chip set
+        ("sentinel2_usa_subsampled_900.csv", True),
+        ("sentinel2_usa_subsampled_20.csv", False),  # not among publish.train_sizes
+        ("sentinel2_south_africa_subsampled_100_train.csv", True),  # underscores in the source name
+    ],
+)
+def test_the_release_lists_the_test_set_and_every_published_size(name: str, released: bool) -> None:
+    """The study-size sets (10, 100, 900) are all released; the 100-chip list once fell out (its name ends `train`)."""
+    assert released_list(name, (10, 100, 900)) is released

@@ -305,3 +305,5 @@ def test_the_encoder_digest_is_hashed_again_only_after_a_change(weights: dict[st
     one_step(task, batch(0))
     assert task.encoder_digest() != first
     assert task.encoder_digest() == tensor_digest(task.model.encoder, parameters_only=True)
+    task.double()  # swaps every parameter's data without an in-place change
+    assert task.encoder_digest() == tensor_digest(task.model.encoder, parameters_only=True)
