@@ -67,12 +67,17 @@ def entry_name(protocol: str, backbone: str, source: str, size: int | str) -> st
     return f"{protocol}_{backbone}_{source}_{size}"
 
 
+def did_you_mean(name: str, known: Sequence[str]) -> str:
+    """The hint before an error's fix: the closest known value, or nothing when none is close."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
 def _axis(entry: str | int, values: Sequence[str | int], axis: str) -> list[str | int]:
     if entry == ALL:
         return list(values)
     if entry not in values:
-        close = difflib.get_close_matches(str(entry), [str(v) for v in values], n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        hint = did_you_mean(str(entry), [str(v) for v in values])
         rule = f"train.matrix.{axis} lists known values"
         raise ParamsError(
             f"unknown {axis} in the matrix",
@@ -112,8 +117,7 @@ def targets_of(params: TrainParams, sources: Sequence[str]) -> list[str]:
         return list(sources)
     unknown = [name for name in params.targets if name not in sources]
     if unknown:
-        close = difflib.get_close_matches(unknown[0], list(sources), n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        hint = did_you_mean(unknown[0], sources)
         rule = "train.targets lists sources of shared.sources"
         raise ParamsError(
             "unknown target source",
@@ -130,8 +134,7 @@ def others_of(params: TrainParams, target: str, sources: Sequence[str]) -> list[
         names += list(listed) if listed != ALL else []
         for name in names:
             if name not in sources:
-                close = difflib.get_close_matches(name, list(sources), n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
+                hint = did_you_mean(name, sources)
                 value = f"others.{key}: {name!r}" if name != key else f"others key {key!r}"
                 rule = "train.others names sources of shared.sources"
                 problems.append(Problem("params.yaml", rule, value, f"{hint}use one of {list(sources)}"))
