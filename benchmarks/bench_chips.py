@@ -85,7 +85,7 @@ def shared_params(raw: Path, chip_px: int, scheduler: str, workers: int) -> Shar
 def run_stage(shared: SharedParams, out: Path, workdir: Path) -> tuple[float, int]:
     """Time one whole `chips.build` into `out` (its report goes under `workdir`); returns seconds and chips."""
     report_file = workdir / "reports" / "chips.json"
-    params = ChipsParams(out=out, report=report_file, link="copy", skip_failed=False)
+    params = ChipsParams(out=out, report=report_file, link="copy", product_images="vrt", skip_failed=False)
     with contextlib.chdir(workdir):
         start = time.perf_counter()
         report = chips.build(shared, params, report_file)

@@ -44,12 +44,14 @@ def _chip(folder: Path, name: str = "2019_1_2.tif") -> Path:
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
 def test_the_defaults_are_the_documented_ones(profile: Path) -> None:
     assert load_section(ChipsParams, profile).link == DEFAULT_MODE
+    assert load_section(ChipsParams, profile).product_images == "vrt"  # products' band files linked, not stacked
     assert load_section(PublishParams, profile).files == DEFAULT_MODE
     assert _cache_type(ROOT / ".dvc" / "config") == CACHE_TYPE
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("\n## Disk\n", 1)[1].split("\n## ", 1)[0]
     assert f"`{CACHE_TYPE}`" in section and f"`chips.link: {DEFAULT_MODE}`" in section
     assert f"`publish.files: {DEFAULT_MODE}`" in section
+    assert "`chips.product_images: vrt`" in section
 
 
 def test_link_modes_on_one_filesystem(tmp_path: Path) -> None:

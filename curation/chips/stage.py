@@ -5,17 +5,21 @@ whose header breaks the image schema is not read further), its pixel facts (the 
 else read in strips; or assemble the image from a chip product), read the native labels on the image's grid, remap
 them through the active crosswalk's lookup table (pixels where every image band holds the image's nodata value
 become ignore: no stage trains on labels over no data), write `<source>/labels/<chip_id>.tif` beside a copy (or hard
-link) of the image, and return the manifest row. What the stage writes (label chips, chip products' stacks) is
-ZSTD-compressed with fixed options (`curation.core.geotiff.CHIP_OPTIONS`). Links under the source folders and file
-names that cannot be chip ids stop the stage; files nobody reads are listed in the report's `warnings` (rule "unused
-file"). Everything is written into a temporary folder renamed over `chips.out` at the end, so a failed run leaves
-the previous output (or none), never half of one. Tasks write to that folder directly, so a remote cluster needs it
-on a shared filesystem.
+link) of the image, and return the manifest row. A chip product's chip (per-band files, `images: null`) becomes
+`<source>/images/<chip_id>.vrt` over links of its band files in `<source>/bands/<chip_id>/` (`chips.product_images:
+vrt`, the default: no pixel stored twice) or a 13-band GeoTIFF stack (`stack`); with `vrt`, its pixel facts come
+from validate's cache, so the band files are not read again. What the stage writes (label chips, chip products'
+stacks) is ZSTD-compressed with fixed options (`curation.core.geotiff.CHIP_OPTIONS`). Links under the source folders
+and file names that cannot be chip ids stop the stage; files nobody reads are listed in the report's `warnings`
+(rule "unused file"). Everything is written into a temporary folder renamed over `chips.out` at the end, so a failed
+run leaves the previous output (or none), never half of one. Tasks write to that folder directly, so a remote
+cluster needs it on a shared filesystem.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,8 +45,9 @@ from curation.core.remap import remap_raster
 from curation.core.runner import run_stage
 from curation.core.schemas import class_column, manifest_schema, rows_frame
 from curation.core.shared import SharedParams
+from curation.core.vrt import VRT_SUFFIX, write_stack_vrt
 from curation.inputs.chip_refs import by_source, crs_name, read_labels, scan_chips, source_inputs
-from curation.inputs.facts import ChipTask, crosswalk_set, image_row, inspect, placeable, problem_from
+from curation.inputs.facts import GDAL_OPEN, ChipTask, crosswalk_set, image_row, inspect, placeable, problem_from
 from curation.inputs.images import Inspected
 from curation.inputs.links import link_problems
 from curation.inputs.unused import unused_inputs
@@ -59,6 +64,7 @@ class CutTask:
     chip: ChipTask
     out: Path  # the temporary output folder
     link: str
+    product_images: str = "vrt"  # chip products without an image folder: vrt or stack (ChipsParams)
 
 
 @dataclass
@@ -79,24 +85,54 @@ def grid_text(grid: ChipGrid) -> str:
     return f"{crs_name(grid.crs)}|{numbers}|{grid.height}x{grid.width}"
 
 
+def image_name(task: CutTask) -> Path:
+    """Where a chip's image goes under the output: `<source>/images/<chip_id>.tif`, or `.vrt` over band files."""
+    ref = task.chip.ref
+    suffix = VRT_SUFFIX if ref.image is None and task.product_images == "vrt" else ".tif"
+    return Path(ref.source.name) / "images" / f"{ref.chip_id}{suffix}"
+
+
+def bands_folder(source: str, chip_id: str) -> Path:
+    """Where a chip product's band files are linked for its VRT, under the output."""
+    return Path(source) / "bands" / chip_id
+
+
 def _place_image(task: CutTask, seen: Inspected, path: Path) -> None:
-    source = task.chip.ref
-    image = seen.assembled
-    if source.image is None:
-        assert image is not None  # chip products are assembled in memory
-        tags = {ZERO_FILLED_TAG: ",".join(image.zero_filled), "CROPHARMONY_SOURCE": source.source.name}
-        write_geotiff(path, image.data, image.grid.crs, image.grid.transform, S2_FILE_ORDER, tags, CHIP_OPTIONS)
+    ref = task.chip.ref
+    name = ref.source.name
+    if ref.image is not None:
+        place_file(ref.image, path, task.link)
         return
-    place_file(source.image, path, task.link)
+    tags = {ZERO_FILLED_TAG: ",".join(seen.header.zero_filled), "CROPHARMONY_SOURCE": name}
+    grid = seen.header.grid
+    if task.product_images == "stack":
+        image = seen.assembled
+        assert image is not None  # inspect(assemble=True) assembles a product's chip in memory
+        write_geotiff(path, image.data, grid.crs, grid.transform, S2_FILE_ORDER, tags, CHIP_OPTIONS)
+        return
+    assert seen.bands is not None
+    folder = task.out / bands_folder(name, ref.chip_id)
+    linked = {band: folder / f"{band}{file.suffix.lower()}" for band, file in seen.bands.files.items()}
+    for band, file in seen.bands.files.items():
+        place_file(file, linked[band], task.link)
+    write_stack_vrt(path, grid.crs, grid.transform, grid.shape, S2_FILE_ORDER, linked, tags)
 
 
 def cut_chip(task: CutTask) -> CutResult:
-    """Cut one chip's label, write both files and return its manifest row (runs on workers)."""
+    """Cut one chip's label, write both files and return its manifest row (runs on workers).
+
+    Files open under `GDAL_OPEN` (no folder listing per open), in one GDAL environment for the chip, as validate's.
+    """
+    with rasterio.Env.from_defaults(**GDAL_OPEN):
+        return _cut_chip(task)
+
+
+def _cut_chip(task: CutTask) -> CutResult:
     ref = task.chip.ref
     name = ref.source.name
     result = CutResult(name, ref.chip_id)
     try:
-        seen = inspect(task.chip)
+        seen = inspect(task.chip, assemble=task.product_images == "stack")
         result.image = image_row(task.chip, seen.header, seen.pixels)
         if seen.pixels is None or not placeable(seen):
             return result  # the image schema reports the header, the missing CRS or transform
@@ -108,7 +144,7 @@ def cut_chip(task: CutTask) -> CutResult:
     taxonomy = crosswalk_set(task.chip.legends_dir, task.chip.crosswalk_set).taxonomy
     if seen.pixels.nodata_mask is not None:
         classes[seen.pixels.nodata_mask] = taxonomy.ids[taxonomy.names.index("ignore")]
-    relative_image = Path(name) / "images" / f"{ref.chip_id}.tif"
+    relative_image = image_name(task)
     relative_label = Path(name) / "labels" / f"{ref.chip_id}.tif"
     _place_image(task, seen, task.out / relative_image)
     tags = {
@@ -159,8 +195,9 @@ def build(shared: SharedParams, params: ChipsParams, report_path: Path) -> dict[
         results = run_tasks(cut_chip, tasks, shared.dask, "chips")
         failed = _failed_chips(results, shared)
         for name, chip_id in failed:  # cut before the image schema ran: leave none of their files behind
-            for kind in ("images", "labels"):
-                (tmp / name / kind / f"{chip_id}.tif").unlink(missing_ok=True)
+            for kind, suffix in (("images", ".tif"), ("images", VRT_SUFFIX), ("labels", ".tif")):
+                (tmp / name / kind / f"{chip_id}{suffix}").unlink(missing_ok=True)
+            shutil.rmtree(tmp / bands_folder(name, chip_id), ignore_errors=True)
         rows = [r.row for r in results if r.row is not None and (r.source, r.chip_id) not in failed]
         if failed and not params.skip_failed:
             listed = [p for chip_problems in failed.values() for p in chip_problems]
@@ -194,7 +231,10 @@ def _tasks(shared: SharedParams, params: ChipsParams, tmp: Path) -> tuple[list[C
         unused += listing.unused
         tasks += [
             CutTask(
-                ChipTask(ref, shared.legends_dir, shared.crosswalk_set, shared.bands, shared.chip_px), tmp, params.link
+                ChipTask(ref, shared.legends_dir, shared.crosswalk_set, shared.bands, shared.chip_px),
+                tmp,
+                params.link,
+                params.product_images,
             )
             for ref in listing.refs
         ]

@@ -302,6 +302,26 @@ def chip_year(path: Path, source: SourceInput) -> int:
     return source.year
 
 
+@dataclass(frozen=True)
+class ProductBands:
+    """A chip product's chip before its pixels are read: its label raster, native band files and grid."""
+
+    label: Path
+    files: dict[str, Path]  # band name -> file, in S2_FILE_ORDER
+    grid: ChipGrid
+    zero_filled: tuple[str, ...]  # bands the product lacks (carried as zeros)
+
+
+def product_bands(ref: ChipRef) -> ProductBands:
+    """The files a chip product assembles the chip's image from (month from params); raises on missing bands."""
+    assert ref.image is None
+    product = reader(ref.source, ref.year)
+    assert isinstance(product, ChipProductSource)
+    date = product.image_date(ref.chip_id, ref.source.month)
+    files, grid = product.band_paths(ref.chip_id, date)
+    return ProductBands(product.label_path(ref.chip_id), files, grid, product.ZERO_FILLED)
+
+
 def read_image(ref: ChipRef) -> ChipImage:
     """The chip's pixels and header, from its file or assembled from the product (month from params)."""
     if ref.image is None:

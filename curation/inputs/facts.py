@@ -180,9 +180,9 @@ def outside_warning(task: ChipTask, outside: int, pixels: int) -> Problem:
     )
 
 
-def inspect(task: ChipTask) -> Inspected:
-    """The chip's header and, when it fits the params, its pixel facts."""
-    return inspect_image(task.ref, len(task.bands), task.chip_px)
+def inspect(task: ChipTask, assemble: bool = False) -> Inspected:
+    """The chip's header and, when it fits the params, its pixel facts (`assemble`: a product's stack too)."""
+    return inspect_image(task.ref, len(task.bands), task.chip_px, assemble)
 
 
 def placeable(seen: Inspected) -> bool:

@@ -4,6 +4,10 @@ A chip whose header already breaks a rule (band count, dtype, size) is not read 
 compresses to a megabyte and would take gigabytes in memory. Pixels of a chip that passes are read a strip of rows
 at a time for the per-band maxima and the no-data mask, so memory stays bounded by `STRIP_VALUES` plus the mask.
 
+A chip product's chip (no file of its own) has the same pixel facts cached, keyed by its label raster and every
+band file, so that chips, which links the band files under a VRT instead of stacking them, need not assemble it
+again (`inspect_image(..., assemble=False)`).
+
 Header and pixels come from one open of the file. The pixel facts of a chip file are cached (`pixel_facts` kind of
 `curation.core.cache`), keyed by the file's real path, size, mtime, ctime and inode, as DVC's state and the cache's
 file digests are: validate reads every chip's pixels once and chips, which needs the same facts (the no-data mask
@@ -30,7 +34,7 @@ from rasterio.windows import Window
 from curation.core.bands import S2_FILE_ORDER
 from curation.core.cache import cache_dir, key_of, write_atomic
 from curation.core.errors import SourceError
-from curation.inputs.chip_refs import ChipImage, ChipRef, read_image
+from curation.inputs.chip_refs import ChipImage, ChipRef, ProductBands, product_bands, read_image
 from curation.sources.base import ChipGrid
 from curation.sources.chip_product import ZERO_FILLED_TAG
 
@@ -67,11 +71,16 @@ class ChipPixels:
 
 @dataclass(frozen=True)
 class Inspected:
-    """An image chip examined: its header, pixel facts (None: the header fails) and a product's assembled image."""
+    """An image chip examined: its header, pixel facts (None: the header fails) and a product's assembled image.
+
+    `bands`: a chip product's label and band files (None for a chip file); `assembled` is None when the product's
+    pixel facts came from the cache instead.
+    """
 
     header: ChipHeader
     pixels: ChipPixels | None
     assembled: ChipImage | None
+    bands: ProductBands | None = None
 
 
 def band_name(text: str | None) -> str:
@@ -118,17 +127,14 @@ def header_fits(header: ChipHeader, bands: int, chip_px: int) -> bool:
     return header.count == bands and header.dtype == "uint16" and header.grid.height == header.grid.width == chip_px
 
 
-def inspect_image(ref: ChipRef, bands: int, chip_px: int) -> Inspected:
+def inspect_image(ref: ChipRef, bands: int, chip_px: int, assemble: bool = True) -> Inspected:
     """Header, then pixels in strips when the header fits (chip products: assembled in memory, so read whole).
 
-    A chip file is opened once for both; its pixel facts come from the cache when an earlier read left them.
+    A chip file is opened once for both; its pixel facts come from the cache when an earlier read left them. A chip
+    product's chip is assembled unless `assemble` is False and its pixel facts are cached.
     """
     if ref.image is None:
-        image = read_image(ref)
-        count = image.data.shape[0]
-        names = S2_FILE_ORDER if count == len(S2_FILE_ORDER) else ("",) * count  # the products' assembly order
-        header = ChipHeader(image.grid, count, image.dtype, image.res, names, (None,) * count, image.zero_filled)
-        return Inspected(header, pixels_of(image.data, header.nodata), image)
+        return _inspect_product(ref, assemble)
     try:
         with rasterio.open(ref.image) as src:
             header = _header(src, ref.chip_id)
@@ -144,6 +150,27 @@ def inspect_image(ref: ChipRef, bands: int, chip_px: int) -> Inspected:
     if key is not None:
         _store_pixels(key, pixels)
     return Inspected(header, pixels, None)
+
+
+def _inspect_product(ref: ChipRef, assemble: bool) -> Inspected:
+    files = product_bands(ref)
+    key = _product_key(files)
+    grid = files.grid
+    res = (abs(grid.transform.a), abs(grid.transform.e))
+    count = len(S2_FILE_ORDER)
+    header = ChipHeader(grid, count, "uint16", res, S2_FILE_ORDER, (None,) * count, files.zero_filled)
+    if not assemble:
+        cached = _load_pixels(key, header)
+        if cached is not None:
+            return Inspected(header, cached, None, files)
+    image = read_image(ref)
+    count = image.data.shape[0]
+    names = S2_FILE_ORDER if count == len(S2_FILE_ORDER) else ("",) * count  # the products' assembly order
+    header = ChipHeader(image.grid, count, image.dtype, image.res, names, (None,) * count, image.zero_filled)
+    pixels = pixels_of(image.data, header.nodata)
+    if key is not None:
+        _store_pixels(key, pixels)
+    return Inspected(header, pixels, image, files)
 
 
 def read_pixels(ref: ChipRef, header: ChipHeader) -> ChipPixels:
@@ -176,13 +203,31 @@ def _strips(src: DatasetReader, header: ChipHeader) -> ChipPixels:
 
 def _pixels_key(path: Path) -> Path | None:
     """Where the pixel facts of a chip file are cached (None: the file cannot be stat'ed; the read reports it)."""
+    stamp = _stamp(path)
+    if stamp is None:
+        return None
+    key = key_of(PIXELS_FORMAT, *stamp)
+    return cache_dir("pixels") / key[:2] / f"{key}.npz"
+
+
+def _product_key(files: ProductBands) -> Path | None:
+    """Where a chip product's chip's pixel facts are cached: keyed by its label raster and every band file."""
+    stamps = [_stamp(path) for path in (files.label, *files.files.values())]
+    if any(stamp is None for stamp in stamps):
+        return None
+    parts = [value for stamp in stamps if stamp is not None for value in stamp]
+    key = key_of(PIXELS_FORMAT, "product", *files.files, *files.zero_filled, *parts)
+    return cache_dir("pixels") / key[:2] / f"{key}.npz"
+
+
+def _stamp(path: Path) -> tuple[str, int, int, int, int, int] | None:
+    """A file's real path, size, mtime, ctime, inode and device (None: it cannot be stat'ed)."""
     try:
         real = path.resolve()
         st = real.stat()
     except OSError:
         return None
-    key = key_of(PIXELS_FORMAT, str(real), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
-    return cache_dir("pixels") / key[:2] / f"{key}.npz"
+    return str(real), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev
 
 
 def _store_pixels(path: Path, pixels: ChipPixels) -> None:

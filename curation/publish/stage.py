@@ -38,6 +38,7 @@ from curation.core.registry import source_info
 from curation.core.runner import run_stage
 from curation.core.schemas import class_column
 from curation.core.shared import SharedParams
+from curation.core.vrt import VRT_SUFFIX, write_stack_of
 from curation.publish.card import write_card
 from curation.publish.config import PublishParams
 from curation.publish.info import (
@@ -233,7 +234,12 @@ def assemble(
     )
     for row in manifest.iter_rows(named=True):
         for column in ("image_path", "label_path"):
-            place_file(chips_root / row[column], release / CHIPS / row[column], params.files)
+            relative = released_path(row[column])
+            if relative != row[column]:  # a chip product's VRT over its band files: released as a GeoTIFF stack
+                write_stack_of(chips_root / row[column], release / CHIPS / relative)
+            else:
+                place_file(chips_root / row[column], release / CHIPS / relative, params.files)
+    manifest = manifest.with_columns(pl.col("image_path").str.replace(r"\.vrt$", ".tif"))  # as released_path
     atomic_write_parquet(release / MANIFEST, manifest)
     atomic_write_parquet(release / SUBSETS, chosen)
     for listing in sorted((artifacts.subsets.path / SUBSET_LISTS).glob("*.csv")):
@@ -255,6 +261,11 @@ def assemble(
     counts = _class_counts(manifest, chosen, crosswalks.taxonomy.names)
     (release / CLASS_COUNTS).write_text(counts.write_csv(), encoding="utf-8")
     return chosen, manifest
+
+
+def released_path(path: str) -> str:
+    """Where a chip file goes in the release: as in the chips output, a VRT as the GeoTIFF it reads as."""
+    return path[: -len(VRT_SUFFIX)] + ".tif" if path.endswith(VRT_SUFFIX) else path
 
 
 def seal(

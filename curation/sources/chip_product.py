@@ -303,8 +303,8 @@ class ChipProductSource(LabelSource):
             )
         return None
 
-    def read_image(self, chip_id: str, date: str | None = None) -> tuple[npt.NDArray[np.uint16], ChipGrid]:
-        """The 13-band uint16 stack in S2_FILE_ORDER (ZERO_FILLED bands all 0) on the label's grid."""
+    def band_paths(self, chip_id: str, date: str | None = None) -> tuple[dict[str, Path], ChipGrid]:
+        """Every native band's file of the chip (all present, or an error naming the missing ones), and its grid."""
         field = self.resolve(chip_id)
         grid = self.grid_of(field)
         folder, paths = self._band_files(field, date)
@@ -316,6 +316,16 @@ class ChipProductSource(LabelSource):
                 f"missing {', '.join(missing)} of chip {grid.chip_id}",
                 "add the band files or re-download the field's imagery",
             )
+        return paths, grid
+
+    def read_image(self, chip_id: str, date: str | None = None) -> tuple[npt.NDArray[np.uint16], ChipGrid]:
+        """The 13-band uint16 stack in S2_FILE_ORDER (ZERO_FILLED bands all 0) on the label's grid.
+
+        Each band file must lie on the label's grid and hold values that fit uint16: what lets a VRT over the band
+        files (`curation.core.vrt`) stand for this stack.
+        """
+        field = self.resolve(chip_id)
+        paths, grid = self.band_paths(chip_id, date)
         stack = np.zeros((len(S2_FILE_ORDER), grid.height, grid.width), dtype=np.uint16)
         for band, path in paths.items():
             data, band_grid = read_raster(path)

@@ -129,7 +129,7 @@ def run_stages(project: Path, shared: SharedParams) -> tuple[dict[str, Any], Any
         shared, ValidateParams(max_ignore_share=1.0, max_nodata_share=0.5, out=project / "validation")
     )
     report = project / "reports" / "chips.json"
-    params = ChipsParams(out=project / "chips", report=report, link="copy", skip_failed=False)
+    params = ChipsParams(out=project / "chips", report=report, link="copy", product_images="vrt", skip_failed=False)
     chips.build(shared, params, report)
     return summary, pl.read_parquet(project / "chips" / MANIFEST)
 

@@ -89,7 +89,9 @@ def validate_params(folder: Path) -> ValidateParams:
 
 
 def run_chips(folder: Path, shared: SharedParams, link: str = "hardlink") -> tuple[Path, dict[str, object]]:
-    params = ChipsParams(out=folder / "chips", report=folder / "chips.json", link=link, skip_failed=False)
+    params = ChipsParams(
+        out=folder / "chips", report=folder / "chips.json", link=link, product_images="vrt", skip_failed=False
+    )
     return params.out, chips.build(shared, params, params.report)
 
 

@@ -16,14 +16,18 @@ import rasterio
 
 from curation.chips import stage as chips
 from curation.chips.config import ChipsParams
+from curation.chips.stage import bands_folder
 from curation.core.artifacts import MANIFEST
+from curation.core.bands import S2_FILE_ORDER
 from curation.core.errors import ProblemsError
 from curation.core.failures import failures
 from curation.core.legends import load_set
+from curation.core.outputs import OWNER_MARKER
 from curation.core.schemas import class_column, manifest_schema
 from curation.core.shared import SharedParams
+from curation.core.vrt import write_stack_of
 from curation.demo.stage import REGIONS
-from curation.inputs.chip_refs import by_source, list_chips, read_image, source_inputs
+from curation.inputs.chip_refs import by_source, list_chips, product_bands, read_image, source_inputs
 from curation.inputs.unused import unused_inputs
 from curation.sources import SOURCES
 from tests.curation.stage_world import (
@@ -61,11 +65,18 @@ class Built:
 
 
 def run_chips(
-    folder: Path, shared: SharedParams, link: str = "copy", skip_failed: bool = False, out: str = "chips"
+    folder: Path,
+    shared: SharedParams,
+    link: str = "copy",
+    skip_failed: bool = False,
+    out: str = "chips",
+    product_images: str = "vrt",
 ) -> Built:
     """`chips.build` with `folder` as the working directory (the stage writes reports/chips.json there)."""
     report_file = folder / "reports" / "chips.json"
-    params = ChipsParams(out=folder / out, report=report_file, link=link, skip_failed=skip_failed)
+    params = ChipsParams(
+        out=folder / out, report=report_file, link=link, product_images=product_images, skip_failed=skip_failed
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
         report = chips.build(shared, params, report_file)
@@ -130,7 +141,8 @@ def test_pixel_counts_match_the_label_file_on_the_image_grid(built: Built) -> No
         expected = CLASSES[int(np.argmax(present)) + 1] if any(present) else CLASSES[0]
         assert row["dominant"] == expected
         assert row["grid"] == row["label_grid"]
-        assert row["image_path"] == f"{row['source']}/images/{row['chip_id']}.tif"
+        suffix = ".vrt" if row["source"] in CHIP_PRODUCTS else ".tif"  # products: a VRT over their band files
+        assert row["image_path"] == f"{row['source']}/images/{row['chip_id']}{suffix}"
         assert row["label_path"] == f"{row['source']}/labels/{row['chip_id']}.tif"
 
 
@@ -145,9 +157,42 @@ def test_folder_images_are_byte_identical_copies_and_products_are_assembled(buil
         if source.name not in CHIP_PRODUCTS:
             continue
         for ref in list_chips(source):
-            with rasterio.open(built.out / source.name / "images" / f"{ref.chip_id}.tif") as image:
+            with rasterio.open(built.out / source.name / "images" / f"{ref.chip_id}.vrt") as image:
                 assert np.array_equal(image.read(), read_image(ref).data)
                 assert image.tags()["CROPHARMONY_ZERO_FILLED_BANDS"] == "B10"
+                assert image.descriptions == S2_FILE_ORDER
+                assert image.dtypes[0] == "uint16" and image.crs is not None
+
+
+def test_product_vrts_read_as_the_stacks_and_link_the_band_files(world: Path, tmp_path: Path) -> None:
+    """`product_images: vrt` reads as `stack` does, band for band, tag for tag, with the band files linked."""
+    shared = shared_params(world)
+    vrt = run_chips(tmp_path, shared, link="hardlink", out="vrt")
+    stack = run_chips(tmp_path, shared, link="hardlink", out="stack", product_images="stack")
+    drop = ("image_path",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in rows(vrt)] == [
+        {k: v for k, v in r.items() if k not in drop} for r in rows(stack)
+    ]
+    for source in source_inputs(shared):
+        if source.name not in CHIP_PRODUCTS:
+            continue
+        for ref in list_chips(source):
+            with (
+                rasterio.open(vrt.out / source.name / "images" / f"{ref.chip_id}.vrt") as a,
+                rasterio.open(stack.out / source.name / "images" / f"{ref.chip_id}.tif") as b,
+            ):
+                assert np.array_equal(a.read(), b.read())
+                assert (a.crs, a.transform, a.descriptions, a.tags()) == (b.crs, b.transform, b.descriptions, b.tags())
+            released = tmp_path / "released" / f"{ref.chip_id}.tif"  # what publish writes for a VRT
+            write_stack_of(vrt.out / source.name / "images" / f"{ref.chip_id}.vrt", released)
+            assert released.read_bytes() == (stack.out / source.name / "images" / f"{ref.chip_id}.tif").read_bytes()
+            bands = product_bands(ref).files
+            linked = sorted((vrt.out / bands_folder(source.name, ref.chip_id)).iterdir())
+            assert [p.stem for p in linked] == sorted(bands)
+            for path in linked:
+                assert path.stat().st_ino == bands[path.stem].stat().st_ino  # a hard link: no pixel stored twice
+        assert not list((vrt.out / source.name / "images").glob("*.tif"))
+        assert not (stack.out / source.name / "bands").exists()
 
 
 def test_lon_lat_lie_in_the_source_region_and_years_are_the_products(built: Built) -> None:
@@ -165,8 +210,9 @@ def test_hardlink_shares_the_inode_of_folder_chips(world: Path, tmp_path: Path) 
     for name in FOLDER_SOURCES:
         for chip in image_chips(world, name):
             assert (linked.out / name / "images" / chip.name).stat().st_ino == chip.stat().st_ino
-    for name in CHIP_PRODUCTS:  # assembled images are new files whatever the link mode
-        assert all(p.stat().st_nlink == 1 for p in (linked.out / name / "images").glob("*.tif"))
+    for name in CHIP_PRODUCTS:  # the VRTs are new (small) files; their band files are links
+        assert all(p.stat().st_nlink == 1 for p in (linked.out / name / "images").glob("*.vrt"))
+        assert all(p.stat().st_nlink > 1 for p in (linked.out / name / "bands").rglob("*.tif"))
 
 
 def files_of(folder: Path) -> dict[str, bytes]:
@@ -259,10 +305,13 @@ def test_skip_failed_leaves_the_chip_out_and_lists_it(world: Path, tmp_path: Pat
 def test_skip_failed_leaves_no_files_of_the_skipped_chip(world: Path, tmp_path: Path) -> None:
     source, chip_id, _ = twelve_bands(copy_world(world, tmp_path))
     skipped = run_chips(tmp_path, shared_params(tmp_path / "raw"), skip_failed=True)
-    listed = {f"{r['source']}/{kind}/{r['chip_id']}.tif" for r in rows(skipped) for kind in ("images", "labels")}
-    on_disk = {str(p.relative_to(skipped.out)) for p in skipped.out.rglob("*.tif")}
+    listed = {r[column] for r in rows(skipped) for column in ("image_path", "label_path")}
+    chips_of_bands = {(r["source"], r["chip_id"]) for r in rows(skipped) if r["image_path"].endswith(".vrt")}
+    on_disk = {p.relative_to(skipped.out).as_posix() for p in skipped.out.rglob("*") if p.is_file()}
+    bands = {name for name in on_disk if name.split("/")[1:2] == ["bands"]}
     assert not (skipped.out / source / "labels" / f"{chip_id}.tif").exists()
-    assert on_disk == listed
+    assert on_disk - bands == listed | {MANIFEST, OWNER_MARKER}
+    assert {tuple(name.split("/")[0:3:2]) for name in bands} == chips_of_bands  # (source, chip id) of each
 
 
 def test_the_paper_set_shifts_grain_maize_to_other(built: Built, world: Path, tmp_path: Path) -> None:

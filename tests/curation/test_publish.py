@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import rasterio
 import yaml
 
 from curation.core.outputs import OWNER_MARKER
@@ -61,6 +62,11 @@ def test_release_holds_the_chosen_subsets_and_every_file_is_summed(release: Path
     assert set(manifest["chip_id"]) == set(subsets["chip_id"])
     for row in manifest.iter_rows(named=True):
         assert (release / "chips" / row["image_path"]).is_file() and (release / "chips" / row["label_path"]).is_file()
+        with rasterio.open(release / "chips" / row["image_path"]) as image:  # chip products' VRTs become stacks
+            assert row["image_path"].endswith(".tif") and image.driver == "GTiff" and image.count == 13
+    chips = pl.read_parquet(release.parents[1] / "data" / "chips" / "manifest.parquet")
+    assert chips.filter(pl.col("image_path").str.ends_with(".vrt")).height > 0  # the products, in the chips output
+    assert not list((release / "chips").glob("*/bands"))
     for name in ("README.md", "release.json", "croissant.json", "stac/collection.json", "class_counts.csv"):
         assert (release / name).is_file(), name
     assert (release / "crosswalks" / "cdl.csv").is_file() and (release / "validation" / "summary.json").is_file()

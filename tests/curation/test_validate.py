@@ -24,12 +24,13 @@ from curation.core.failures import failures
 from curation.core.geotiff import write_geotiff
 from curation.core.shared import SharedParams
 from curation.inputs import images
-from curation.inputs.chip_refs import ChipRef, SourceInput, by_source, source_inputs
+from curation.inputs.chip_refs import ChipImage, ChipRef, SourceInput, by_source, list_chips, source_inputs
 from curation.inputs.unused import unused_inputs
 from curation.validate import stage as validate
 from curation.validate.config import ValidateParams
 from tests.curation.stage_world import (
     ALL_SOURCES,
+    CHIP_PRODUCTS,
     LEGENDS,
     PARAMS,
     TINY,
@@ -284,3 +285,36 @@ def test_pixel_facts_are_read_once_and_a_changed_chip_is_read_again(tmp_path: Pa
         write_geotiff(path, data, "EPSG:3857", Affine(10, 0, 0, 0, -10, 0))
         again = images.inspect_image(ref, 13, 16)
         assert len(reads) == 2 and again.pixels is not None and again.pixels.maxima[12] == 0.0
+
+
+def test_a_products_pixel_facts_are_cached_by_every_band_file(world: Path, tmp_path: Path) -> None:
+    """A chip product's chip is assembled once; `assemble=False` then reads none of its 12 band files until one changes.
+
+    That is what lets chips link the band files under a VRT without reading them (`chips.product_images: vrt`).
+    """
+    raw = copy_world(world, tmp_path)  # new paths: nothing of these chips is cached yet
+    source = next(s for s in source_inputs(shared_params(raw)) if s.name == CHIP_PRODUCTS[0])
+    ref = list_chips(source)[0]
+    assembled: list[str] = []
+    read_image = images.read_image
+
+    def counted(chip: ChipRef) -> ChipImage:
+        assembled.append(chip.chip_id)
+        return read_image(chip)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(images, "read_image", counted)
+        first = images.inspect_image(ref, 13, TINY.chip_px, assemble=False)
+        assert len(assembled) == 1 and first.assembled is not None and first.bands is not None
+        cached = images.inspect_image(ref, 13, TINY.chip_px, assemble=False)
+        assert len(assembled) == 1 and cached.assembled is None  # from the cache: no band file read
+        assert (cached.header, cached.pixels) == (first.header, first.pixels)
+        assert images.inspect_image(ref, 13, TINY.chip_px).assembled is not None and len(assembled) == 2
+        band = first.bands.files["B03"]
+        with rasterio.open(band) as src:
+            data, crs, transform = src.read(1), src.crs, src.transform
+        band.unlink()  # the DVC cache's files are read-only hard links: replace, never write through
+        write_geotiff(band, np.zeros_like(data), crs, transform)
+        again = images.inspect_image(ref, 13, TINY.chip_px, assemble=False)
+        assert len(assembled) == 3 and again.pixels is not None and again.pixels.maxima[2] == 0.0
+        assert first.pixels is not None and first.pixels.maxima[2] > 0.0
