@@ -93,6 +93,25 @@ def _lut_for(crosswalk: Crosswalk, dtype: np.dtype[np.generic]) -> npt.NDArray[n
     return None
 
 
+def distinct_codes(
+    codes: npt.NDArray[np.integer],
+) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """`np.unique(codes, return_inverse=True, return_counts=True)` (inverse flat), by counting for 8/16-bit codes.
+
+    The same three arrays; for uint8/uint16 rasters one `bincount` and one lookup replace the sort, which costs about
+    1 ms on a 256 px chip, twice per chip (the label-window cache and the histograms).
+    """
+    flat = codes.ravel()
+    if codes.dtype in (np.uint8, np.uint16):
+        counts = np.bincount(flat, minlength=1)
+        values = np.flatnonzero(counts)
+        rank = np.zeros(len(counts), dtype=np.intp)
+        rank[values] = np.arange(len(values), dtype=np.intp)
+        return values.astype(codes.dtype), rank[flat], counts[values].astype(np.intp)
+    values, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+    return values, inverse.astype(np.intp, copy=False), counts.astype(np.intp, copy=False)
+
+
 def remap_codes(labels: npt.NDArray[np.integer], crosswalk: Crosswalk) -> npt.NDArray[np.uint8]:
     """Remap without raising: unmapped pixels come back as UNMAPPED (for reports that list them)."""
     lut = _lut_for(crosswalk, labels.dtype)

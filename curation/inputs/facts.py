@@ -22,7 +22,7 @@ from rasterio.errors import RasterioIOError
 
 from curation.core.errors import CropharmonyError, Problem, SourceError, UnmappedCodesError
 from curation.core.legends import CrosswalkSet, load_set
-from curation.core.remap import Crosswalk
+from curation.core.remap import Crosswalk, distinct_codes
 from curation.core.schemas import UNMAPPED_ID
 from curation.inputs.chip_refs import ChipRef, SourceInput, crs_name, label_cut, reader
 from curation.inputs.images import ChipHeader, ChipPixels, Inspected, inspect_image
@@ -118,7 +118,7 @@ def image_row(task: ChipTask, header: ChipHeader, pixels: ChipPixels | None) -> 
 def histogram_rows(task: ChipTask, codes: npt.NDArray[np.integer]) -> tuple[list[Row], float]:
     """Pixels per native code with its target class (None when the crosswalk lacks the code), and ignore share."""
     crosswalk = task.crosswalk
-    values, counts = np.unique(codes, return_counts=True)
+    values, _, counts = distinct_codes(codes)
     targets = crosswalk.resolve(values)
     names = crosswalk_set(task.legends_dir, task.crosswalk_set).taxonomy.names
     rows: list[Row] = [

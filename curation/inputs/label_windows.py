@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from curation.core.cache import cache_dir, key_of, write_atomic
+from curation.core.remap import distinct_codes
 from curation.sources.base import ChipGrid, LabelSource
 
 FORMAT = 1
@@ -41,7 +42,7 @@ def read_window(product: LabelSource, grid: ChipGrid) -> npt.NDArray[np.integer]
 
 
 def _pack(codes: npt.NDArray[np.integer]) -> bytes:
-    values, index = np.unique(codes, return_inverse=True)
+    values, index, _ = distinct_codes(codes)
     dtype = np.uint8 if len(values) <= 1 << 8 else np.uint16 if len(values) <= 1 << 16 else np.uint32
     handle = io.BytesIO()
     np.savez_compressed(handle, values=values, index=index.reshape(codes.shape).astype(dtype))

@@ -9,7 +9,15 @@ from hypothesis.extra import numpy as hnp
 
 from curation.core.errors import UnmappedCodesError
 from curation.core.legends import CrosswalkSet
-from curation.core.remap import UNMAPPED, Crosswalk, class_counts, remap_codes, remap_raster, remap_vector
+from curation.core.remap import (
+    UNMAPPED,
+    Crosswalk,
+    class_counts,
+    distinct_codes,
+    remap_codes,
+    remap_raster,
+    remap_vector,
+)
 from curation.core.taxonomy import Taxonomy
 
 TAXONOMY = Taxonomy(ids=(0, 1, 2, 3), names=("ignore", "a", "b", "c"), colors=("#000000",) * 4)
@@ -126,3 +134,17 @@ def test_real_eurocrops_codes_map_through_the_vector_join(toolkit: CrosswalkSet)
     frame = pl.DataFrame({"EC_hcat_c": [3301010101, 3301010600, 3301160000, 3302000000, 0]})
     out = remap_vector(frame, "EC_hcat_c", toolkit["eurocrops"])
     assert out.get_column("target").to_list() == ["wheat", "maize", "soybean", "other", "ignore"]
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "int32", "int64", "uint32"])
+@pytest.mark.parametrize("shape", [(0,), (1, 1), (64, 64), (3, 17)])
+def test_distinct_codes_is_numpys_unique(dtype: str, shape: tuple[int, ...]) -> None:
+    """The counting path (8/16-bit) and the sorting path give np.unique's values, inverse and counts exactly."""
+    rng = np.random.default_rng(sum(shape) + len(dtype))
+    high = min(int(np.iinfo(np.dtype(dtype)).max), 70_000)
+    codes = rng.choice(rng.integers(0, high, size=9), size=shape).astype(dtype)
+    values, inverse, counts = distinct_codes(codes)
+    expected, expected_inverse, expected_counts = np.unique(codes.ravel(), return_inverse=True, return_counts=True)
+    assert values.dtype == codes.dtype and np.array_equal(values, expected)
+    assert np.array_equal(inverse, expected_inverse) and np.array_equal(counts, expected_counts)
+    assert np.array_equal(values[inverse].reshape(shape), codes)
