@@ -3,6 +3,12 @@
 Results come back in the order of the items whatever order the workers finish in, so stage outputs stay
 byte-identical. A progress bar shows on a terminal (tqdm hides itself when stderr is not one).
 
+On a cluster (`shared.dask.scheduler: tcp://host:port`) a worker that dies mid-stage costs only its tasks: the
+scheduler runs them again on the others (up to `distributed.scheduler.allowed-failures` times), and the tasks'
+writes are atomic renames into the stage's temporary folder, so a rerun task replaces what the dead one left. A
+task that kills every worker it meets stops the stage with a message, and the stage leaves no output. Workers write
+the stage's files themselves, so that folder must be on a filesystem every worker mounts (docs/cluster.md).
+
 Items go to the workers in batches (`batch_size`): a Dask task costs about a millisecond of scheduler and
 transfer work, as much as a 256 px chip's own read, so one task per chip would spend a large share of a 2-core
 machine on scheduling. Batches stay small enough (several per worker) to balance the load.
@@ -17,11 +23,13 @@ from typing import TypeVar
 
 from tqdm import tqdm
 
+from curation.core.errors import CropharmonyError
 from curation.core.shared import DaskParams
 
 T = TypeVar("T")
 R = TypeVar("R")
 
+CONNECT_TIMEOUT_S = 30  # seconds to reach a remote scheduler
 MAX_BATCH = 16  # items per Dask task at most
 BATCHES_PER_WORKER = 8  # at least this many tasks per worker, so a slow batch does not hold up the end
 
@@ -52,8 +60,29 @@ def _client(dask: DaskParams) -> Iterator[object]:
         ):
             yield client
     else:
-        with Client(dask.scheduler) as client:  # type: ignore[no-untyped-call]
+        try:
+            client = Client(dask.scheduler, timeout=CONNECT_TIMEOUT_S)  # type: ignore[no-untyped-call]
+        except (OSError, TimeoutError) as exc:
+            raise CropharmonyError(
+                f"shared.dask.scheduler: no Dask scheduler answers at {dask.scheduler} within {CONNECT_TIMEOUT_S} s "
+                f"({exc}); start one (`dask scheduler`, dask-jobqueue, dask-kubernetes) or set it to local"
+            ) from exc
+        with client:
             yield client
+
+
+def _workers(client: object, dask: DaskParams) -> int:
+    """Worker threads to plan batches for: the cluster's (a remote one has its own size), else `dask.workers`."""
+    if dask.scheduler == "local":
+        return dask.workers
+    info = client.scheduler_info()  # type: ignore[attr-defined]
+    threads = sum(int(w.get("nthreads", 1)) for w in info.get("workers", {}).values())
+    if threads < 1:
+        raise CropharmonyError(
+            f"shared.dask.scheduler: the Dask scheduler at {dask.scheduler} has no workers; start some "
+            "(`dask worker <address>`) before the stage"
+        )
+    return threads
 
 
 def run_tasks(function: Callable[[T], R], items: Sequence[T], dask: DaskParams, description: str) -> list[R]:
@@ -72,15 +101,23 @@ def run_tasks(function: Callable[[T], R], items: Sequence[T], dask: DaskParams, 
                 results.append(function(item))
                 bar.update()
             return results
-        from distributed import as_completed
+        from distributed import KilledWorker, as_completed
 
-        size = batch_size(len(items), dask.workers)
-        batches = [list(items[i : i + size]) for i in range(0, len(items), size)]
         with _client(dask) as client:
+            size = batch_size(len(items), _workers(client, dask))
+            batches = [list(items[i : i + size]) for i in range(0, len(items), size)]
             futures = client.map(_run_batch, [function] * len(batches), batches, pure=False)  # type: ignore[attr-defined]
             sizes = {future.key: len(batch) for future, batch in zip(futures, batches, strict=True)}
-            for done in as_completed(futures):  # type: ignore[no-untyped-call]
-                bar.update(sizes[done.key])
-            return [result for future in futures for result in future.result()]
+            try:
+                for done in as_completed(futures):  # type: ignore[no-untyped-call]
+                    bar.update(sizes[done.key])
+                return [result for future in futures for result in future.result()]
+            except KilledWorker as exc:
+                raise CropharmonyError(
+                    f"{description}: Dask workers died each time they ran one batch of chips ({exc}), more often "
+                    "than the scheduler retries a task (distributed.scheduler.allowed-failures, 3 by default); the "
+                    "stage wrote nothing. Look at the workers' logs (a memory limit, a job killed by the batch "
+                    "system), give them more memory, or raise allowed-failures on the scheduler"
+                ) from exc
     finally:
         bar.close()
