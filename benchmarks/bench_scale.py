@@ -92,6 +92,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--machine-speed", action="store_true", help="run ../shared/tools/machine-speed before and after"
     )
+    parser.add_argument(
+        "--cold", action="store_true", help="empty the page cache before every timed phase (needs root on Linux)"
+    )
     args = parser.parse_args(argv)
     if args.chips_per_source < 1 or args.parcels < 1 or args.repeats < 1:
         parser.error("--chips-per-source, --parcels and --repeats must be positive")
@@ -366,9 +369,30 @@ def copy_once(files: list[Path], world: Path, scratch: Path) -> float:
     return seconds
 
 
+DROP_CACHES = Path("/proc/sys/vm/drop_caches")
+COLD = {"on": False}  # --cold: every timed phase starts with an empty page cache (root on Linux)
+
+
 def settle() -> None:
-    """Write back what earlier phases left dirty (untimed), so no phase pays for the previous one's writes."""
+    """Write back what earlier phases left dirty (untimed), so no phase pays for the previous one's writes.
+
+    With --cold the page cache is then emptied too, so every phase reads the world from disk, as a user's first run
+    on new products does; without it, whatever the machine's memory kept of the 9 GB world is read from memory by
+    some phases and from disk by others, which moved the stages' wall time by 1.6x between runs.
+    """
     os.sync()
+    if COLD["on"]:
+        DROP_CACHES.write_text("3\n")
+
+
+def can_drop_caches() -> bool:
+    """Whether this process may empty the page cache (root, and a /proc that allows it)."""
+    try:
+        os.sync()
+        DROP_CACHES.write_text("3\n")
+    except OSError:
+        return False
+    return True
 
 
 def copy_slots(repeats: int) -> tuple[int, int, int]:
@@ -442,6 +466,11 @@ def stage_row(run: Run, chips: int, copy_ms: float, fastest_ms: float) -> dict[s
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Generate (or reuse) the world, run validate and chips, the copy baseline and dvc status; print and return."""
     args = parse_args(argv)
+    COLD["on"] = False
+    if args.cold:
+        if not can_drop_caches():
+            raise SystemExit(f"--cold: cannot write {DROP_CACHES} (run as root on Linux, or drop --cold)")
+        COLD["on"] = True
     speed_before = machine_speed() if args.machine_speed else ""
     workdir: Path = args.workdir.resolve()
     project, cache, logs = workdir / "project", workdir / "cache", workdir / "logs"
@@ -526,6 +555,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "dask": params["shared"]["dask"],
         "link": params["chips"]["link"],
         "threads": THREADS,
+        "cold": COLD["on"],
         "machine_speed": {"before": speed_before, "after": speed_after},
         "world": {
             "generated": generated is not None,
@@ -585,6 +615,8 @@ def report(r: dict[str, Any]) -> None:
     )
     if r["machine_speed"]["before"]:
         print(f"before: {r['machine_speed']['before']}")
+    cold = r.get("cold", False)
+    print(f"page cache: {'emptied before every timed phase (--cold)' if cold else 'as the machine keeps it'}")
     made = (
         f"generated in {w['wall_s']:.1f} s (peak RSS {w['peak_rss_mb']:.0f} MB), peak disk while writing "
         f"{w['peak_disk_bytes'] / gb:.2f} GB"
