@@ -40,8 +40,10 @@ from curation.sources.raster_grid import (
     RasterFile,
     chip_box,
     crs_pair,
+    gdal_box,
     nearest,
     padded_window,
+    projections_agree,
     window_affine,
 )
 
@@ -166,7 +168,8 @@ def warp_window_gdal(file: RasterFile, grid: ChipGrid) -> npt.NDArray[np.int64] 
     Returns int64 codes with -1 where the file does not cover the grid, or None when it does not touch it. This
     was the read of every chip (about 20 ms of GDAL set-up each); `sample` gives the same pixels without it.
     """
-    window = padded_window(file, grid.bounds_in(file.crs))
+    agree = projections_agree(grid, file.crs, file.transform)
+    window = padded_window(file, grid.bounds_in(file.crs) if agree else gdal_box(grid, file.crs))
     if window is None:
         return None
     try:
@@ -234,12 +237,13 @@ def sample(file: RasterFile, grid: ChipGrid) -> tuple[npt.NDArray[np.generic], n
     None when the file does not touch the grid. Chips whose warp cannot be repeated with certainty (see
     `raster_grid`) are warped by GDAL itself, from the same window.
     """
-    window = padded_window(file, chip_box(grid, file.crs))
+    agree = projections_agree(grid, file.crs, file.transform)  # else the window and the warp are GDAL's alone
+    window = padded_window(file, chip_box(grid, file.crs) if agree else gdal_box(grid, file.crs))
     if window is None:
         return None
     data = read_window(file, window)
     src = window_affine(file.transform, window)
-    if data.dtype.kind in "ui":
+    if data.dtype.kind in "ui" and agree:
         try:
             return nearest(data, src, grid.transform, grid.shape, *_projections(grid, file.crs))
         except NotReproducible:

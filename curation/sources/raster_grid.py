@@ -41,14 +41,16 @@ import numpy.typing as npt
 from affine import Affine
 from pyproj import Transformer
 from rasterio.crs import CRS
+from rasterio.warp import transform as gdal_transform
+from rasterio.warp import transform_bounds as gdal_transform_bounds
 from rasterio.windows import Window
 
 from curation.sources.base import Bounds, ChipGrid, _transformer, intersects
 from curation.sources.raster_bulk import across, inside, separable_index
 from curation.sources.raster_warp import Mapping, Mask, NotReproducible, Project, chunks, map_rows, pixels, row_lines
 
-__all__ = ["PAD", "NotReproducible", "Project", "RasterFile", "chip_box", "crs_pair", "nearest", "padded_window",
-           "window_affine"]  # fmt: skip
+__all__ = ["PAD", "NotReproducible", "Project", "RasterFile", "chip_box", "crs_pair", "gdal_box", "nearest",
+           "padded_window", "projection_gap", "projections_agree", "window_affine"]  # fmt: skip
 
 PAD = 2  # source pixels added around a window so nearest-neighbour edges match a full-raster warp
 
@@ -85,6 +87,65 @@ def crs_pair(a: CRS, b: CRS) -> tuple[bool, Transformer | None]:
         got = (same, None if same else _transformer(*key))
         _PAIRS[key] = got
     return got
+
+
+AGREE_PX = 1e-8  # pyproj must land this close to GDAL's PROJ (in source pixels) for the fast path: RISK / 2
+AGREE_CELL = {True: 5.0, False: 500_000.0}  # a check per 5 degrees (geographic chip CRS) or 500 km of chip origins
+_GAPS: dict[tuple[str, str, int, int], float] = {}
+
+
+def projection_gap(grid: ChipGrid, crs: CRS) -> float:
+    """How far pyproj's transformation of the chip's corners and centre lands from GDAL's, in `crs` units.
+
+    pyproj and rasterio each ship a PROJ build; where they pick different operations (a datum shift with and without
+    its grid, a deprecated CRS GDAL swaps for its successor: EPSG:2163 over CDL's Albers lands kilometres apart) the
+    fast path's points and window would be pyproj's, not GDAL's. Checked once per CRS pair and region of chip
+    origins (PROJ picks operations by area); 0 in one CRS, inf where either fails.
+    """
+    same, transformer = crs_pair(grid.crs, crs)
+    if same or transformer is None:
+        return 0.0
+    t = grid.transform
+    span = AGREE_CELL[bool(grid.crs.is_geographic)]
+    key = (grid.crs.wkt, crs.wkt, int(np.floor(t.c / span)), int(np.floor(t.f / span)))
+    gap = _GAPS.get(key)
+    if gap is None:
+        if len(_GAPS) > 4096:
+            _GAPS.clear()
+        cols = np.array([0.0, grid.width, 0.0, grid.width, grid.width / 2])
+        rows = np.array([0.0, 0.0, grid.height, grid.height, grid.height / 2])
+        x, y = t.c + cols * t.a + rows * t.b, t.f + cols * t.d + rows * t.e
+        fx, fy = (np.asarray(v, dtype=np.float64) for v in transformer.transform(x, y))
+        gx, gy = (np.asarray(v, dtype=np.float64) for v in gdal_transform(grid.crs, crs, x.tolist(), y.tolist()))
+        diffs = np.concatenate([np.abs(fx - gx), np.abs(fy - gy)])
+        gap = _GAPS[key] = float(diffs.max()) if np.isfinite(diffs).all() else float("inf")
+    return gap
+
+
+def projections_agree(grid: ChipGrid, crs: CRS, transform: Affine) -> bool:
+    """Whether pyproj lands within AGREE_PX source pixels of GDAL for this chip (`transform`: the source's)."""
+    pixel = min(abs(transform.a), abs(transform.e)) or max(abs(transform.b), abs(transform.d))
+    return projection_gap(grid, crs) <= AGREE_PX * pixel
+
+
+def gdal_box(grid: ChipGrid, crs: CRS) -> Bounds:
+    """A box in `crs` sure to hold the chip's source pixels where pyproj and GDAL map the pair differently.
+
+    GDAL itself is not of one mind there: its warper (an area of interest set) and `rasterio.warp.transform` can pick
+    different operations too (EPSG:2163 over EPSG:5070: the warper lands where pyproj does, 300 m from the other).
+    So the box is the union of pyproj's and GDAL's boxes, widened by the gap between them on every side; GDAL's
+    warp of that window is its warp of the whole product.
+    """
+    ours = chip_box(grid, crs)
+    theirs = gdal_transform_bounds(grid.crs, crs, *grid.bounds, densify_pts=21)
+    gap = projection_gap(grid, crs)
+    gap = gap if np.isfinite(gap) else 0.0
+    return (
+        min(ours[0], float(theirs[0])) - gap,
+        min(ours[1], float(theirs[1])) - gap,
+        max(ours[2], float(theirs[2])) + gap,
+        max(ours[3], float(theirs[3])) + gap,
+    )
 
 
 def chip_box(grid: ChipGrid, crs: CRS) -> Bounds:
