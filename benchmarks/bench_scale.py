@@ -146,7 +146,14 @@ def _kind(process: psutil.Process, root: int) -> str:
         return "helper"
     if "resource_tracker" in line:
         return "helper"
-    return "worker" if "spawn_main" in line or "forkserver" in line or "multiprocessing-fork" in line else "helper"
+    if "forkserver" in line:  # the forkserver (a helper) and the workers it forks share its command line
+        try:
+            parent = process.parent()
+            forked = parent is not None and "forkserver" in " ".join(parent.cmdline())
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            forked = False
+        return "worker" if forked else "helper"
+    return "worker" if "spawn_main" in line or "multiprocessing-fork" in line else "helper"
 
 
 def measure(
