@@ -49,6 +49,9 @@ def _forkserver(modules: Sequence[str]) -> bool:
     Dask's default `spawn` starts each worker as a fresh interpreter that imports distributed, numpy, rasterio,
     geopandas... again: about 3.5 s of a local cluster's start on 2 cores, paid per worker. A forkserver imports them
     once, single-threaded, and forks each worker from there. False where the platform has no forkserver.
+
+    The forkserver starts with the process's first local cluster and serves every later one: their workers see the
+    environment and working folder of that moment (a stage runs one cluster, so it never matters there).
     """
     import multiprocessing
 
