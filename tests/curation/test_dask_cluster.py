@@ -142,13 +142,18 @@ def test_validate_and_chips_on_separate_processes_equal_the_synchronous_run(
     assert any((cache / "pixels").rglob("*.npz"))  # the workers' reads, left for chips in the shared cache
 
 
+def dying(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, dict[str, str]]:
+    """A cold cache for the run, the file the kills are written to, and the environment of a worker that dies."""
+    cache, mark = tmp_path / "cache", tmp_path / "killed.txt"
+    monkeypatch.setenv("CROPHARMONY_CACHE", str(cache))
+    return cache, mark, {"CROPHARMONY_DIE_AFTER": "1", "CROPHARMONY_DIE_MARK": str(mark)}
+
+
 def test_a_worker_killed_mid_stage_costs_a_retry_not_the_run(
     reference: tuple[Path, dict[str, bytes], dict[str, bytes]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     raw, reports, out = reference
-    cache, mark = tmp_path / "cache", tmp_path / "killed.txt"
-    monkeypatch.setenv("CROPHARMONY_CACHE", str(cache))
-    dies = {"CROPHARMONY_DIE_AFTER": "1", "CROPHARMONY_DIE_MARK": str(mark)}
+    cache, mark, dies = dying(tmp_path, monkeypatch)
     with cluster(tmp_path / "cluster", cache, [dies, {}], nanny=False) as running:  # w0 dies, stays dead
         got_reports, got_out = run_both(on(shared_params(raw), running.address), tmp_path / "run")
         assert running.workers[0].wait(timeout=30) == -signal.SIGKILL
@@ -160,9 +165,7 @@ def test_workers_dying_on_every_try_stop_the_stage_with_a_message_and_no_output(
     reference: tuple[Path, dict[str, bytes], dict[str, bytes]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     raw, _, _ = reference
-    cache, mark = tmp_path / "cache", tmp_path / "killed.txt"
-    monkeypatch.setenv("CROPHARMONY_CACHE", str(cache))
-    dies = {"CROPHARMONY_DIE_AFTER": "1", "CROPHARMONY_DIE_MARK": str(mark)}
+    cache, mark, dies = dying(tmp_path, monkeypatch)
     retries = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}  # no retry: the first death is final
     params = ChipsParams(
         out=tmp_path / "chips", report=tmp_path / "chips.json", link="copy", product_images="vrt", skip_failed=False
