@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from curation.core.artifacts import MANIFEST
 from curation.core.errors import Problem, ProblemsError
+from training.distributed import rank_and_world
 
 Batch = dict[str, torch.Tensor]
 
@@ -226,8 +227,11 @@ class TrainBatches:
 
     An epoch is one permutation of the rows, or (`with_replacement`) as many uniform draws as there are rows, as
     torchgeo's RandomGeoSampler gave the study, or (`class_balanced`) as many draws weighted by each chip's rare-class
-    content (`balanced_chip_weights`; `num_classes` needed). Under DDP each rank takes every world-size-th batch of
-    the same draw, so ranks see disjoint batches.
+    content (`balanced_chip_weights`; `num_classes` needed). Under DDP every rank draws the same epoch and takes
+    every world-size-th batch of it, so ranks see disjoint batches of one permutation. Each rank must step as often
+    as the others (a gradient is a collective): where the batches do not divide evenly, the short ranks repeat the
+    epoch's first batches, as torch's DistributedSampler pads. `shard=False` gives every rank the whole epoch (the
+    BatchNorm calibration every rank runs alike).
     """
 
     def __init__(
@@ -241,6 +245,7 @@ class TrainBatches:
         ratio: tuple[float, float] = SQUARE,
         sampling: str = "permutation",
         num_classes: int | None = None,
+        shard: bool = True,
     ) -> None:
         if sampling not in SAMPLINGS:
             raise ValueError(f"sampling is one of {', '.join(SAMPLINGS)}, got {sampling!r}")
@@ -253,15 +258,14 @@ class TrainBatches:
         self.scale = scale
         self.ratio = ratio
         self.sampling = sampling
+        self.shard = shard
         self.generator = torch.Generator().manual_seed(seed)
         self.weights: torch.Tensor | None = None
         if sampling == "class_balanced" and num_classes is not None:
             self.weights = balanced_chip_weights(chip_class_pixels(bank, rows, num_classes)).cpu()
 
     def _shard(self) -> tuple[int, int]:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            return torch.distributed.get_rank(), torch.distributed.get_world_size()
-        return 0, 1
+        return rank_and_world() if self.shard else (0, 1)
 
     def _bounds(self) -> list[tuple[int, int]]:
         """Batch slices; a last batch of one chip joins the one before (BatchNorm needs two samples at 1x1)."""
@@ -270,12 +274,16 @@ class TrainBatches:
             bounds[-2:] = [(bounds[-2][0], bounds[-1][1])]
         return bounds
 
-    def __len__(self) -> int:
+    def _numbers(self, count: int) -> list[int]:
+        """This rank's batch numbers among `count`: every world-size-th, padded from the start to equal shares."""
         rank, world = self._shard()
-        return len(range(rank, len(self._bounds()), world))
+        steps = math.ceil(count / world)
+        return [(rank + world * step) % count for step in range(steps)]
+
+    def __len__(self) -> int:
+        return len(self._numbers(len(self._bounds())))
 
     def __iter__(self) -> Iterator[Batch]:
-        rank, world = self._shard()
         count = len(self.rows)
         if self.weights is not None:
             picks = torch.multinomial(self.weights, count, replacement=True, generator=self.generator)
@@ -288,25 +296,39 @@ class TrainBatches:
         grids = [
             crop_grids(stop - start, self.crop_px, self.scale, self.generator, self.ratio) for start, stop in bounds
         ]
-        for number in range(rank, len(bounds), world):
+        for number in self._numbers(len(bounds)):
             start, stop = bounds[number]
             yield augment(self.bank.gather(order[start:stop]), grids[number])
 
 
 class EvalBatches:
-    """Whole chips in a fixed order, no augmentation: validation and test."""
+    """Whole chips in a fixed order, no augmentation: validation and test.
 
-    def __init__(self, bank: ChipBank, rows: torch.Tensor, batch_size: int) -> None:
+    Under DDP (`shard=True`, validation) rank r takes every world-size-th chip from the r-th, and the task adds the
+    ranks' sums up (`CropTask.on_validation_epoch_end`): a whole-set figure, each chip scored once. A rank left
+    without chips gets one empty batch, so that it still joins the sum.
+    """
+
+    def __init__(self, bank: ChipBank, rows: torch.Tensor, batch_size: int, shard: bool = False) -> None:
         self.bank = bank
         self.rows = rows
         self.batch_size = batch_size
+        self.shard = shard
+
+    def _mine(self) -> torch.Tensor:
+        rank, world = rank_and_world() if self.shard else (0, 1)
+        return self.rows[rank::world]
 
     def __len__(self) -> int:
-        return math.ceil(len(self.rows) / self.batch_size)
+        batches = math.ceil(len(self._mine()) / self.batch_size)
+        return max(batches, 1) if self.shard else batches
 
     def __iter__(self) -> Iterator[Batch]:
-        for start in range(0, len(self.rows), self.batch_size):
-            yield self.bank.gather(self.rows[start : start + self.batch_size])
+        rows = self._mine()
+        if self.shard and not len(rows):
+            yield self.bank.gather(rows)
+        for start in range(0, len(rows), self.batch_size):
+            yield self.bank.gather(rows[start : start + self.batch_size])
 
 
 def class_pixels(bank: ChipBank, rows: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -9,13 +9,14 @@ import torch
 from curation.core.shared import SharedParams
 from training.backbones import get_backbone
 from training.config import TrainParams
+from training.distributed import local_rank
 from training.task import CropTask
 
 
 def device_of(accelerator: str) -> torch.device:
-    """Where the chips live: the GPU when Lightning will train there."""
+    """Where the chips live: the GPU when Lightning will train there (under DDP, this rank's own GPU)."""
     if accelerator in ("gpu", "auto") and torch.cuda.is_available():
-        return torch.device("cuda")
+        return torch.device("cuda", local_rank())
     return torch.device("cpu")
 
 

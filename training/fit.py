@@ -102,9 +102,17 @@ def class_weights(bank: ChipBank, rows: torch.Tensor, num_classes: int) -> torch
 
 
 def train_batches(
-    bank: ChipBank, rows: torch.Tensor, settings: FitSettings, seed: int, num_classes: int | None = None
+    bank: ChipBank,
+    rows: torch.Tensor,
+    settings: FitSettings,
+    seed: int,
+    num_classes: int | None = None,
+    shard: bool = True,
 ) -> TrainBatches:
-    """The augmented epochs of `rows` under the fit settings (`num_classes` for class-balanced sampling)."""
+    """The augmented epochs of `rows` under the fit settings (`num_classes` for class-balanced sampling).
+
+    `shard`: under DDP each rank takes its share of every epoch; False gives every rank all of it.
+    """
     return TrainBatches(
         bank,
         rows,
@@ -115,6 +123,7 @@ def train_batches(
         ratio=settings.crop_ratio,
         sampling=settings.sampling,
         num_classes=num_classes,
+        shard=shard,
     )
 
 
@@ -172,7 +181,7 @@ def fit_phase(task: CropTask, bank: ChipBank, phase: PhasePlan, number: int, set
     if settings.class_weights:
         task.criterion.weight = class_weights(bank, train_rows, task.hparams["num_classes"]).to(bank.device)
     batches = train_batches(bank, train_rows, settings, stream, task.hparams["num_classes"])
-    val = EvalBatches(bank, bank.index(phase.val_ids), settings.batch_size) if phase.val_ids else None
+    val = EvalBatches(bank, bank.index(phase.val_ids), settings.batch_size, shard=True) if phase.val_ids else None
     task.monitor = "val_loss" if val is not None else "train_loss"
     tracker = _Tracker(number, task.monitor)
     _trainer(settings, phase.epochs, tracker).fit(task, train_dataloaders=batches, val_dataloaders=val)
@@ -262,7 +271,9 @@ class Fitter:
                 if calibrate and number == 0:  # a memoized first phase already carries its statistics
                     rows = bank.index(phase.train_ids)
                     classes = task.hparams["num_classes"]
-                    task.calibrate_statistics(train_batches(bank, rows, settings, settings.seed - 1, classes))
+                    task.calibrate_statistics(
+                        train_batches(bank, rows, settings, settings.seed - 1, classes, shard=False)
+                    )
                 fitted = fit_phase(task, bank, phase, number, settings)
             self._remember(key, fitted)
             task.model.load_state_dict(fitted.handed_over(settings.handover), strict=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,6 +26,8 @@ from torchgeo.trainers import SemanticSegmentationTask
 from curation.core.errors import Problem
 from curation.core.io import atomic_write_bytes
 from training.backbones import Backbone
+from training.distributed import sum_across_ranks
+from training.metrics import confusion_matrix, scores
 from training.satlas_model import SatlasFPN, load_satlas
 from training.weights import Loader, Provenance, WeightsError, init_encoder, load_encoder, tensor_digest
 
@@ -199,13 +202,43 @@ class CropTask(SemanticSegmentationTask):
     def training_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:  # noqa: ANN401
         """Cross-entropy with ignore; no per-batch metrics."""
         loss: torch.Tensor = self.criterion(self(batch["image"]), batch["mask"])
-        self.log("train_loss", loss, batch_size=batch["image"].shape[0], on_epoch=True, on_step=False)
+        self.log("train_loss", loss, batch_size=batch["image"].shape[0], on_epoch=True, on_step=False, sync_dist=True)
         return loss
 
+    def on_validation_epoch_start(self) -> None:
+        """Start the epoch's whole-set sums: weighted loss and its weight, and the confusion matrix."""
+        classes = self.hparams["num_classes"]
+        self.val_sums = torch.zeros(2, dtype=torch.float64, device=self.device)
+        self.val_confusion = torch.zeros(classes, classes, dtype=torch.long, device=self.device)
+
     def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:  # noqa: ANN401
-        """Validation loss over held-out chips (the monitor of the scheduler and of the best checkpoint)."""
-        loss = self.criterion(self(batch["image"]), batch["mask"])
-        self.log("val_loss", loss, batch_size=batch["image"].shape[0], on_epoch=True, on_step=False, sync_dist=True)
+        """Add a batch to the sums: the loss of every labelled pixel (as the criterion weighs it), and its classes.
+
+        Dividing once per epoch makes the validation loss the criterion's mean over every labelled pixel of the
+        set, whatever the batches and however many ranks share them (a mean of batch means is neither).
+        """
+        logits = self(batch["image"])
+        mask = batch["mask"]
+        weight = getattr(self.criterion, "weight", None)
+        pixel_loss = F.cross_entropy(logits, mask, weight=weight, ignore_index=IGNORE, reduction="none")
+        labelled = mask[mask != IGNORE]
+        pixel_weight = labelled.numel() if weight is None else weight[labelled].double().sum()
+        self.val_sums += torch.stack([pixel_loss.double().sum(), torch.as_tensor(pixel_weight).to(self.val_sums)])
+        logits[:, IGNORE] = float("-inf")
+        self.val_confusion += confusion_matrix(logits.argmax(dim=1), mask, self.hparams["num_classes"], IGNORE)
+
+    def on_validation_epoch_end(self) -> None:
+        """Log the whole validation set's loss (the monitor of the scheduler and of the best weights), OA and mIoU.
+
+        Under DDP every rank holds the sums of its chips; they are added up across ranks first.
+        """
+        sums = sum_across_ranks(self.val_sums)
+        confusion = sum_across_ranks(self.val_confusion).cpu()
+        loss = float(sums[0] / sums[1]) if sums[1] > 0 else math.nan
+        names = [str(k) for k in range(self.hparams["num_classes"])]
+        scored = scores(confusion, names, IGNORE) if confusion.sum() > 0 else {"oa": math.nan, "miou": math.nan}
+        for key, value in (("val_loss", loss), ("val_oa", scored["oa"]), ("val_miou", scored["miou"])):
+            self.log(key, value, on_epoch=True, on_step=False)
 
     def configure_optimizers(self) -> Any:  # noqa: ANN401 - Lightning's union of return shapes
         """AdamW over the trainable parameters and ReduceLROnPlateau on the monitored loss (the study's choice)."""

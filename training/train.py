@@ -22,6 +22,7 @@ from curation.core.legends import taxonomy_of
 from curation.core.params import load_section
 from curation.core.runner import matrix_entry, output_option, run_stage
 from curation.core.shared import SharedParams
+from training import distributed
 from training.backbones import SPECTRAL
 from training.config import TrainParams
 from training.data import ChipBank, load_bank
@@ -120,6 +121,7 @@ def run_record(
         "provenance": NO_WEIGHTS if task is None else task.provenance.as_dict(),
         "frozen_encoder": None if task is None else task.frozen,
         "frozen_batchnorm": None if task is None else task.frozen_batchnorm,
+        "devices": 1 if task is None else params.devices,  # DDP ranks the run trained on (the spectral model: one)
         "settings": effective_settings(params, plan.balance),
         "phases": [
             {
@@ -155,7 +157,13 @@ def run_entry(
     bank = bank.to(device_of(params.accelerator))
     fitter = Fitter(task_factory(params, shared, taxonomy.size), settings_of(params))
     fitter.expect([plan for plan in plans if plan.backbone != SPECTRAL])
-    records = []
+    records: list[dict[str, Any]] = []
+    if not distributed.is_main():  # another DDP rank: the same fits, in the same order, and nothing written
+        for plan in plans:
+            if plan.backbone != SPECTRAL:  # the spectral baseline is no collective: the main rank fits it alone
+                fitter.fit(plan, bank)
+        distributed.finish()
+        return records
     with stage_output(out) as staging:
         for plan in plans:
             folder = staging / plan.run_id
@@ -183,6 +191,7 @@ def run_entry(
                 f"{plan.run_id}: best loss {result.best_loss:.4f} at epoch {result.best_epoch} ({result.seconds:.1f} s)"
             )
         atomic_write_json(staging / RUNS_INDEX, {"entry": out.name, "runs": records})
+        distributed.finish()  # every rank done before the output is renamed into place
     return records
 
 

@@ -42,6 +42,11 @@ def train_params() -> TrainParams:
 @pytest.fixture
 def shared_params() -> SharedParams:
     """The project's shared params narrowed to the tiny world's sources (legends from the project)."""
+    return tiny_shared()
+
+
+def tiny_shared() -> SharedParams:
+    """The project's shared params narrowed to the tiny world's sources (legends from the project)."""
     shared = load_section(SharedParams, ROOT / "params.yaml")
     return shared.model_copy(
         update={
