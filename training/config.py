@@ -18,6 +18,7 @@ OTHERS_DEFAULT = "default"  # the key of `train.others` for every target not lis
 POOLS = ("target", "others")
 BASE = "base"  # the balance strategy of the runs as the other params configure them
 BalanceStrategy = Literal["base", "loss-weights", "chip-sampler", "pixel-budget"]
+Precision = Literal["32-true", "bf16-mixed", "16-mixed"]  # Lightning's names; mixed: autocast on the GPU
 
 
 class PhaseParams(Part):
@@ -159,6 +160,8 @@ class TrainParams(Section):
     val_block_m: float = Field(gt=0)  # side of the blocks of `val_split: blocks`
     accelerator: Literal["auto", "cpu", "gpu"]
     devices: int = Field(ge=1)  # more than one: DDP through Lightning
+    precision: Precision = "32-true"
+    channels_last: bool = False  # NHWC memory for the network and its input (faster convolutions on tensor cores)
     threads: int = Field(ge=0)  # CPU threads for torch (0: torch's default)
     out: Path  # runs/<entry>/<run_id>/
 

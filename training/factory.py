@@ -42,6 +42,7 @@ def task_factory(params: TrainParams, shared: SharedParams, num_classes: int) ->
             patience=params.plateau_patience,
             weights_dir=params.weights_dir,
             allow_random_init=params.allow_random_init,
+            channels_last=params.channels_last,
         )
 
     return build

@@ -19,6 +19,7 @@ import lightning
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from training.config import Precision
 from training.data import ChipBank, EvalBatches, TrainBatches, class_pixels
 from training.plans import PhasePlan, RunPlan
 from training.task import CropTask
@@ -40,6 +41,7 @@ class FitSettings:
     crop_ratio: tuple[float, float] = (1.0, 1.0)
     sampling: str = "permutation"  # or with_replacement, class_balanced
     handover: str = "best"  # or last: the weights a phase hands to the next
+    precision: Precision = "32-true"
 
 
 @dataclass
@@ -83,6 +85,7 @@ def _trainer(settings: FitSettings, epochs: int, tracker: _Tracker) -> lightning
         accelerator=settings.accelerator,
         devices=settings.devices,
         strategy="ddp" if settings.devices > 1 else "auto",
+        precision=settings.precision,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,

@@ -113,6 +113,7 @@ class CropTask(SemanticSegmentationTask):
         class_weights: torch.Tensor | None = None,
         weights_dir: Path | None = None,
         allow_random_init: bool = False,
+        channels_last: bool = False,
     ) -> None:
         self.backbone_spec = backbone_spec
         self.file_bands = file_bands
@@ -121,6 +122,7 @@ class CropTask(SemanticSegmentationTask):
         self.frozen_batchnorm = frozen_batchnorm
         self.weights_dir = weights_dir
         self.allow_random_init = allow_random_init
+        self.channels_last = channels_last
         self.weight_decay = weight_decay
         self.provenance: Provenance
         super().__init__(
@@ -166,6 +168,8 @@ class CropTask(SemanticSegmentationTask):
             for parameter in self.model.encoder.parameters():
                 parameter.requires_grad = False
             self.train(self.training)
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
 
     def configure_metrics(self) -> None:
         """Metrics are computed from confusion matrices over whole sets (training.metrics), not per batch."""
@@ -187,6 +191,8 @@ class CropTask(SemanticSegmentationTask):
         height, width = x.shape[-2:]
         pad_h, pad_w = -height % STRIDE, -width % STRIDE
         x = self.normalize(x)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         if pad_h or pad_w:  # reflect needs a pad shorter than the side; tiny inputs replicate their edge
             mode = "reflect" if pad_h < height and pad_w < width else "replicate"
             x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)

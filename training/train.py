@@ -50,6 +50,7 @@ def settings_of(params: TrainParams, accelerator: str | None = None) -> FitSetti
         crop_ratio=params.crop_ratio,
         sampling=params.sampling,
         handover=params.handover,
+        precision=params.precision,
     )
 
 
