@@ -9,6 +9,10 @@ Every run must write a byte-identical manifest.parquet, else the benchmark fails
 and stopping its cluster; that fixed cost (cluster start, workers importing the stage module, shutdown) is also
 timed on its own, with one trivial task, so the per-chip rate without it can be told apart.
 
+The floor of a chip's work is timed too, in this process between the runs (`--floor`): copy the chip's image file
+(a chip product's band files) and read its label window (`read_labels`, the stage's own read, on the image's grid).
+The 1-worker stage's cost per chip, without the fixed cost, is compared with it (target: at most 1.3x).
+
 Run: `uv run python benchmarks/bench_chips.py --chip-px 256 --chips-per-source 60 --repeats 3`
 """
 
@@ -18,6 +22,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -25,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import rasterio
 from affine import Affine
 from common import bench_parser, write_result
 from rasterio.crs import CRS
@@ -37,6 +43,8 @@ from curation.core.params import load_section
 from curation.core.shared import DaskParams, SharedParams
 from curation.demo import stage as demo
 from curation.demo.config import DemoParams
+from curation.inputs.chip_refs import product_bands, read_labels
+from curation.inputs.facts import GDAL_OPEN
 from curation.sources.base import ChipGrid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,6 +101,36 @@ def run_stage(shared: SharedParams, out: Path, workdir: Path) -> tuple[float, in
     return seconds, int(report["chips"])
 
 
+def chip_floor(shared: SharedParams, workdir: Path) -> tuple[float, int]:
+    """Seconds to copy every chip's image file(s) and read its label window in this process; returns them and chips.
+
+    The least a chip costs: its bytes copied once and its labels read once, with nothing checked, remapped or written
+    but the copy. Files open under the stage's `GDAL_OPEN`, as its reads do.
+    """
+    scratch = workdir / "floor"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    params = ChipsParams(out=scratch, report=scratch / "r.json", link="copy", product_images="vrt", skip_failed=False)
+    tasks, _ = chips._tasks(shared, params, scratch)  # the stage's own listing, untimed
+    start = time.perf_counter()
+    with rasterio.Env.from_defaults(**GDAL_OPEN):
+        for number, task in enumerate(tasks):
+            ref = task.chip.ref
+            if ref.image is not None:
+                files = [ref.image]
+                with rasterio.open(ref.image) as src:
+                    grid = ChipGrid(src.crs, src.transform, src.width, src.height, ref.chip_id)
+            else:
+                bands = product_bands(ref)
+                files, grid = list(bands.files.values()), bands.grid
+            for k, file in enumerate(files):
+                shutil.copyfile(file, scratch / f"{number}_{k}{file.suffix}")
+            read_labels(ref, grid)
+    seconds = time.perf_counter() - start
+    shutil.rmtree(scratch, ignore_errors=True)
+    return seconds, len(tasks)
+
+
 def fixed_cost(workers: int) -> float:
     """Seconds for a LocalCluster of `workers` to start, run one trivial task of the stage module, and stop."""
     grid = ChipGrid(CRS.from_epsg(3857), Affine(10, 0, 0, 0, -10, 0), 16, 16, "probe")
@@ -125,6 +163,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=True,
         help="also time each cluster's fixed cost (start, stage import, stop) with one trivial task",
     )
+    parser.add_argument(
+        "--floor",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time each chip's floor in this process: copy its image file(s) and read its label window",
+    )
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "cropharmony-bench-chips")
     args = parser.parse_args(argv)
     if args.workers < 2:
@@ -150,8 +194,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     times: dict[str, list[float]] = {mode: [] for mode in modes}
     overhead: dict[str, list[float]] = {mode: [] for mode in modes if modes[mode][0] == "local"}
     manifests: dict[str, bytes] = {}
+    floors: list[float] = []
     chips_done = 0
     for repeat in range(args.repeats):
+        if args.floor:
+            seconds, count = chip_floor(shared_params(world.out, args.chip_px, "synchronous", 1), workdir)
+            floors.append(seconds / count)
+            print(f"  floor run {repeat + 1}/{args.repeats}: {seconds:.2f} s ({count} chips)", file=sys.stderr)
         for mode, (scheduler, workers) in modes.items():
             out = workdir / f"chips-{mode}"
             seconds, chips_done = run_stage(shared_params(world.out, args.chip_px, scheduler, workers), out, workdir)
@@ -182,6 +231,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["scaling_without_fixed"] = (
             rows[many]["chips_per_s_without_fixed"] / rows["local_1"]["chips_per_s_without_fixed"]
         )
+    if args.floor:
+        result["floor_per_chip_s"] = statistics.median(floors)
+        result["floor_per_chip_s_runs"] = floors
+        one = rows["local_1"]
+        result["per_chip_1_worker_s"] = one["median_s"] / chips_done
+        result["floor_ratio"] = result["per_chip_1_worker_s"] / result["floor_per_chip_s"]
+        if args.fixed_cost:
+            result["per_chip_1_worker_without_fixed_s"] = 1 / one["chips_per_s_without_fixed"]
+            result["floor_ratio_without_fixed"] = (
+                result["per_chip_1_worker_without_fixed_s"] / result["floor_per_chip_s"]
+            )
     print_table(result, many, args)
     return write_result(args.json, result)
 
@@ -214,6 +274,13 @@ def print_table(result: dict[str, Any], many: str, args: argparse.Namespace) -> 
     print(f"scaling ({args.workers} workers / 1 worker): {result['scaling']:.2f}x")
     if fixed:
         print(f"scaling without the fixed cost: {result['scaling_without_fixed']:.2f}x")
+    if "floor_ratio" in result:
+        floor_ms = result["floor_per_chip_s"] * 1e3
+        line = f"1 worker per chip / floor (copy the image, read the labels: {floor_ms:.1f} ms): "
+        line += f"{result['floor_ratio']:.2f}x"
+        if "floor_ratio_without_fixed" in result:
+            line += f", {result['floor_ratio_without_fixed']:.2f}x without the fixed cost (target <= 1.3x)"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,12 @@ def test_tiny_run_reports_a_finite_scaling_on_identical_manifests(
     printed = capsys.readouterr().out
     assert "scaling (2 workers / 1 worker): " in printed and "manifests identical: 3/3" in printed
     assert "synchronous (in-process, reference)" in printed
+    assert len(result["floor_per_chip_s_runs"]) == 1 and result["floor_per_chip_s"] > 0
+    assert result["floor_ratio"] == pytest.approx(result["per_chip_1_worker_s"] / result["floor_per_chip_s"])
+    assert result["per_chip_1_worker_s"] == pytest.approx(result["modes"]["local_1"]["median_s"] / 6)
+    assert "floor_ratio_without_fixed" not in result  # --no-fixed-cost: no rate without it
+    assert "1 worker per chip / floor (copy the image, read the labels: " in printed
+    assert not (tmp_path / "floor").exists()  # the floor's copies are removed
 
 
 def test_the_world_is_cached_while_its_params_match(tmp_path: Path) -> None:
