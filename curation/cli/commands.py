@@ -154,6 +154,19 @@ def review_app(
     raise typer.Exit(subprocess.call(launch_app.command(root, port, address, headless=headless)))
 
 
+@app.command("matrix")
+def matrix(
+    gpus: Annotated[
+        str | None,
+        typer.Option("--gpus", help="CUDA_VISIBLE_DEVICES of each queue worker, comma-separated [every GPU]."),
+    ] = None,
+) -> None:
+    """Train and evaluate every matrix entry through DVC's experiment queue, one GPU per worker (docs/gpu-matrix.md)."""
+    from training.fanout import main  # the training stack only for this command
+
+    main([] if gpus is None else ["--gpus", gpus])
+
+
 @publish_app.command("push")
 def publish_push(
     remote: Annotated[str | None, typer.Option("--remote", help="DVC remote to push to [the default remote].")] = None,
