@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import time
 import tracemalloc
@@ -31,13 +29,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-from common import bench_parser, write_result
+from common import bench_parser, machine_speed, rss_mb, write_result
 
 from training.intervals import BootstrapSettings, chip_weights, comparisons, intervals
 from training.metrics import scores
 
 ROOT = Path(__file__).resolve().parents[1]
-MACHINE_SPEED = ROOT.parent / "shared" / "tools" / "machine-speed"
 CLASSES = ["ignore", "maize", "soybean", "rice", "wheat", "other"]  # the toolkit taxonomy (curation/legends)
 K = len(CLASSES)
 SOURCES = ("cdl", "eurocrops", "nccm", "agrifieldnet", "south_africa_crop_type", "south_america_soybean")
@@ -144,19 +141,6 @@ def traced_peak_mb(call: Callable[[], Any]) -> float:
         return tracemalloc.get_traced_memory()[1] / 2**20
     finally:
         tracemalloc.stop()
-
-
-def rss_mb() -> float:
-    """This process's peak RSS so far (getrusage: it only grows)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def machine_speed() -> str:
-    """../shared/tools/machine-speed's line (empty when the tool is absent)."""
-    if not MACHINE_SPEED.is_file():
-        return ""
-    done = subprocess.run([str(MACHINE_SPEED)], cwd=ROOT, capture_output=True, text=True, check=False)
-    return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -5,9 +5,10 @@ image chips or chip-product fields of `--chip-px` pixels each), built once into 
 params match. Each timed run is the whole stage, `curation.chips.stage.build`, with params that differ only in
 `shared.dask`: `local` with 1 worker, `local` with `--workers` workers (default 2), and `synchronous` (in-process,
 no Dask). Runs are interleaved (1, 2, synchronous, then again) so drift on a shared machine hits all three alike.
-Every run must write a byte-identical manifest.parquet, else the benchmark fails. The stage's time includes starting
-and stopping its cluster; that fixed cost (cluster start, workers importing the stage module, shutdown) is also
-timed on its own, with one trivial task, so the per-chip rate without it can be told apart.
+Every run must write a byte-identical manifest.parquet, else the benchmark fails. The previous run's output is
+removed before a run, untimed, as `dvc repro` removes a stage's outputs before it runs the stage. The stage's time
+includes starting and stopping its cluster; that fixed cost (cluster start, workers importing the stage module,
+shutdown) is also timed on its own, with one trivial task, so the per-chip rate without it can be told apart.
 
 The floor of a chip's work is timed too, in this process between the runs (`--floor`): copy the chip's image file
 (a chip product's band files) and read its label window (`read_labels`, the stage's own read, on the image's grid).
@@ -94,6 +95,7 @@ def run_stage(shared: SharedParams, out: Path, workdir: Path) -> tuple[float, in
     """Time one whole `chips.build` into `out` (its report goes under `workdir`); returns seconds and chips."""
     report_file = workdir / "reports" / "chips.json"
     params = ChipsParams(out=out, report=report_file, link="copy", product_images="vrt", skip_failed=False)
+    shutil.rmtree(out, ignore_errors=True)  # `dvc repro` removes a stage's outputs before it runs the stage
     with contextlib.chdir(workdir):
         start = time.perf_counter()
         report = chips.build(shared, params, report_file)

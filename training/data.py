@@ -163,18 +163,14 @@ def crop_sides(
     return torch.where(found, width, fallback[0]), torch.where(found, height, fallback[1])
 
 
-def crop_grids(
-    batch: int,
-    out_px: int,
-    scale: tuple[float, float],
-    generator: torch.Generator,
-    ratio: tuple[float, float] = SQUARE,
+def crop_thetas(
+    batch: int, scale: tuple[float, float], generator: torch.Generator, ratio: tuple[float, float] = SQUARE
 ) -> torch.Tensor:
-    """Sampling grids of random resized crops with random flips, [B, out, out, 2] in [-1, 1] coordinates.
+    """Affine matrices [B, 2, 3] of random resized crops with random flips, drawn on the CPU from `generator`.
 
-    Every crop is resized to out x out. A flip of the resampled crop is the crop of the flipped chip at the
-    mirrored place, and the place is uniform, so folding the flips into the grid draws what crop-then-flip
-    (the study's order) draws.
+    A flip of the resampled crop is the crop of the flipped chip at the mirrored place, and the place is uniform,
+    so folding the flips into the matrix draws what crop-then-flip (the study's order) draws. The draws stay on
+    the CPU (the same numbers on every device); the grids they give are built where the batch is (`augment`).
     """
     width, height = crop_sides(batch, scale, ratio, generator)
     sides = torch.stack([width, height], dim=1)
@@ -184,12 +180,32 @@ def crop_grids(
     theta[:, 0, 0] = width * flips[:, 0]
     theta[:, 1, 1] = height * flips[:, 1]
     theta[:, :, 2] = centre
-    return F.affine_grid(theta, [batch, 1, out_px, out_px], align_corners=False)
+    return theta
 
 
-def augment(batch: Batch, grids: torch.Tensor) -> Batch:
-    """Resample a batch through crop grids: bilinear for reflectance, nearest for class ids."""
-    grids = grids.to(batch["image"].device)
+def crop_grids(
+    batch: int,
+    out_px: int,
+    scale: tuple[float, float],
+    generator: torch.Generator,
+    ratio: tuple[float, float] = SQUARE,
+) -> torch.Tensor:
+    """Sampling grids of `crop_thetas`' crops, [B, out, out, 2] in [-1, 1] coordinates, every crop out x out."""
+    return grids_of(crop_thetas(batch, scale, generator, ratio), out_px)
+
+
+def grids_of(theta: torch.Tensor, out_px: int) -> torch.Tensor:
+    """The sampling grids of crop matrices, on the matrices' device."""
+    return F.affine_grid(theta, [theta.shape[0], 1, out_px, out_px], align_corners=False)
+
+
+def augment(batch: Batch, theta: torch.Tensor, out_px: int) -> Batch:
+    """Resample a batch through its crop matrices: bilinear for reflectance, nearest for class ids.
+
+    The grid is built on the batch's device from the [B, 2, 3] matrices: a 256 px grid of a batch of 128 is 64 MB,
+    which built on the CPU and copied would cost more than the step's input.
+    """
+    grids = grids_of(theta.to(batch["image"].device), out_px)
     image = F.grid_sample(batch["image"], grids, mode="bilinear", padding_mode="border", align_corners=False)
     mask = F.grid_sample(batch["mask"].unsqueeze(1).float(), grids, mode="nearest", align_corners=False)
     return {"image": image, "mask": mask.squeeze(1).long()}
@@ -293,12 +309,10 @@ class TrainBatches:
             picks = torch.randperm(count, generator=self.generator)
         order = self.rows[picks.to(self.rows.device)]
         bounds = self._bounds()
-        grids = [
-            crop_grids(stop - start, self.crop_px, self.scale, self.generator, self.ratio) for start, stop in bounds
-        ]
+        thetas = [crop_thetas(stop - start, self.scale, self.generator, self.ratio) for start, stop in bounds]
         for number in self._numbers(len(bounds)):
             start, stop = bounds[number]
-            yield augment(self.bank.gather(order[start:stop]), grids[number])
+            yield augment(self.bank.gather(order[start:stop]), thetas[number], self.crop_px)
 
 
 class EvalBatches:

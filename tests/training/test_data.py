@@ -94,7 +94,7 @@ def test_with_replacement_draws_as_many_chips_seeded(bank_and_ids: tuple[object,
     bank, ids = bank_and_ids
     rows = bank.index(ids)  # type: ignore[attr-defined]
     drawn = []
-    with mock.patch("training.data.augment", side_effect=lambda batch, grids: batch):
+    with mock.patch("training.data.augment", side_effect=lambda batch, theta, out_px: batch):
         for _ in range(2):
             batches = TrainBatches(bank, rows, 4, 32, (1.0, 1.0), seed=5, sampling="with_replacement")  # type: ignore[arg-type]
             drawn.append(torch.cat([b["image"][:, 1, 1, 1] for b in batches]))
