@@ -2,13 +2,14 @@
 
 Input: a demo world (`curation.demo.stage.build`: all six sources in their native layouts, `--chips-per-source`
 image chips or chip-product fields of `--chip-px` pixels each), built once into the work folder and reused while its
-params match. Each timed run is the whole stage, `curation.chips.stage.build`, with params that differ only in
-`shared.dask`: `local` with 1 worker, `local` with `--workers` workers (default 2), and `synchronous` (in-process,
-no Dask). Runs are interleaved (1, 2, synchronous, then again) so drift on a shared machine hits all three alike.
-Every run must write a byte-identical manifest.parquet, else the benchmark fails. The previous run's output is
-removed before a run, untimed, as `dvc repro` removes a stage's outputs before it runs the stage. The stage's time
-includes starting and stopping its cluster; that fixed cost (cluster start, workers importing the stage module,
-shutdown) is also timed on its own, with one trivial task, so the per-chip rate without it can be told apart.
+params match. Each timed run is the whole stage, `curation.chips.stage.build` (`chips.link` from `--link`,
+params.yaml's by default: `auto`, a reflink or hard link), with params that differ only in `shared.dask`: `local`
+with 1 worker, `local` with `--workers` workers (default 2), and `synchronous` (in-process, no Dask). Runs are
+interleaved (1, 2, synchronous, then again) so drift on a shared machine hits all three alike. Every run must write
+a byte-identical manifest.parquet, else the benchmark fails. The previous run's output is removed before a run,
+untimed, as `dvc repro` removes a stage's outputs before it runs the stage. The stage's time includes starting and
+stopping its cluster; that fixed cost (cluster start, workers importing the stage module, shutdown) is also timed on
+its own, with one trivial task, so the per-chip rate without it can be told apart.
 
 The floor of a chip's work is timed too, in this process between the runs (`--floor`): copy the chip's image file
 (a chip product's band files) and read its label window (`read_labels`, the stage's own read, on the image's grid).
@@ -91,10 +92,10 @@ def shared_params(raw: Path, chip_px: int, scheduler: str, workers: int) -> Shar
     )
 
 
-def run_stage(shared: SharedParams, out: Path, workdir: Path) -> tuple[float, int]:
+def run_stage(shared: SharedParams, out: Path, workdir: Path, link: str = "copy") -> tuple[float, int]:
     """Time one whole `chips.build` into `out` (its report goes under `workdir`); returns seconds and chips."""
     report_file = workdir / "reports" / "chips.json"
-    params = ChipsParams(out=out, report=report_file, link="copy", product_images="vrt", skip_failed=False)
+    params = ChipsParams(out=out, report=report_file, link=link, product_images="vrt", skip_failed=False)
     shutil.rmtree(out, ignore_errors=True)  # `dvc repro` removes a stage's outputs before it runs the stage
     with contextlib.chdir(workdir):
         start = time.perf_counter()
@@ -166,6 +167,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also time each cluster's fixed cost (start, stage import, stop) with one trivial task",
     )
     parser.add_argument(
+        "--link",
+        choices=("copy", "hardlink", "reflink", "auto"),
+        default=load_section(ChipsParams, PARAMS).link,
+        help="chips.link of the timed runs: how image chips get beside their labels [params.yaml's]",
+    )
+    parser.add_argument(
         "--floor",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -205,7 +212,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"  floor run {repeat + 1}/{args.repeats}: {seconds:.2f} s ({count} chips)", file=sys.stderr)
         for mode, (scheduler, workers) in modes.items():
             out = workdir / f"chips-{mode}"
-            seconds, chips_done = run_stage(shared_params(world.out, args.chip_px, scheduler, workers), out, workdir)
+            shared = shared_params(world.out, args.chip_px, scheduler, workers)
+            seconds, chips_done = run_stage(shared, out, workdir, args.link)
             times[mode].append(seconds)
             manifests[mode] = (out / MANIFEST).read_bytes()
             message = f"  {mode} run {repeat + 1}/{args.repeats}: {seconds:.2f} s ({chips_done} chips)"
@@ -256,7 +264,7 @@ def print_table(result: dict[str, Any], many: str, args: argparse.Namespace) -> 
     """The numbers as a small table."""
     print(
         f"chips stage: {result['chips']} chips of {args.chip_px} px (6 sources x {args.chips_per_source}), "
-        f"copy, median of {args.repeats}, seed {args.seed}, {result['cpus']} CPUs"
+        f"link {args.link}, median of {args.repeats}, seed {args.seed}, {result['cpus']} CPUs"
     )
     fixed = args.fixed_cost
     header = f"{'mode':<34}{'total s':>10}{'chips/s':>10}"
