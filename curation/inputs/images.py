@@ -9,10 +9,11 @@ band file, so that chips, which links the band files under a VRT instead of stac
 again (`inspect_image(..., assemble=False)`).
 
 Header and pixels come from one open of the file. The pixel facts of a chip file are cached (`pixel_facts` kind of
-`curation.core.cache`), keyed by the file's real path, size, mtime, ctime and inode, as DVC's state and the cache's
+`curation.core.cache`), keyed by the file's real path, size, mtime, inode and device, as DVC's state and the cache's
 file digests are: validate reads every chip's pixels once and chips, which needs the same facts (the no-data mask
-and the maxima the image schema checks), finds them there instead of decompressing the chip a second time. Any
-change to the file (a rewrite, a replacement, even one that keeps its mtime) changes the key.
+and the maxima the image schema checks), finds them there instead of decompressing the chip a second time. A
+rewrite or a replacement changes the key. Not the ctime: a hard link to the file (chips' `link: auto`, DVC's
+hardlink cache) changes it and not the bytes, and keyed by it every run would read every chip again.
 """
 
 from __future__ import annotations
@@ -220,14 +221,14 @@ def _product_key(files: ProductBands) -> Path | None:
     return cache_dir("pixels") / key[:2] / f"{key}.npz"
 
 
-def _stamp(path: Path) -> tuple[str, int, int, int, int, int] | None:
-    """A file's real path, size, mtime, ctime, inode and device (None: it cannot be stat'ed)."""
+def _stamp(path: Path) -> tuple[str, int, int, int, int] | None:
+    """A file's real path, size, mtime, inode and device (None: it cannot be stat'ed)."""
     try:
         real = path.resolve()
         st = real.stat()
     except OSError:
         return None
-    return str(real), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev
+    return str(real), st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
 
 
 def _store_pixels(path: Path, pixels: ChipPixels) -> None:

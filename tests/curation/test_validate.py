@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -281,6 +282,10 @@ def test_pixel_facts_are_read_once_and_a_changed_chip_is_read_again(tmp_path: Pa
         first = images.inspect_image(ref, 13, 16)
         assert images.inspect_image(ref, 13, 16).pixels == first.pixels and len(reads) == 1  # the second: cached
         assert first.pixels is not None and first.pixels.maxima[12] == float(data[12].max())
+        before = path.stat().st_ctime_ns
+        os.link(path, tmp_path / "linked.tif")  # what chips' `link: auto` and DVC's hardlink cache do to a chip
+        assert path.stat().st_nlink == 2 and path.stat().st_ctime_ns >= before  # a new ctime, the same bytes
+        assert images.inspect_image(ref, 13, 16).pixels == first.pixels and len(reads) == 1  # same bytes: cached
         data[12] = 0  # a zero band now: same size on disk is not enough to hit the cache
         write_geotiff(path, data, "EPSG:3857", Affine(10, 0, 0, 0, -10, 0))
         again = images.inspect_image(ref, 13, 16)
