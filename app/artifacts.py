@@ -19,6 +19,7 @@ import polars as pl
 from curation.core.artifacts import (
     BALANCE_EFFECTS,
     COMPARISONS,
+    CONFUSION,
     FAILURES,
     HISTOGRAMS,
     INTERVALS,
@@ -69,6 +70,7 @@ class Artifacts:
     bands: tuple[str, ...]
     raw_root: Path
     min_class_share: float
+    sources: tuple[str, ...] = ()  # in params order (`shared.sources`): every page lists sources in this order
 
     @classmethod
     def from_root(cls, root: Path) -> Artifacts:
@@ -84,6 +86,7 @@ class Artifacts:
             bands=shared.bands,
             raw_root=catalogue.raw_root,
             min_class_share=float(load_named("subsets", params).model_dump()["min_class_share"]),
+            sources=tuple(shared.sources),
         )
 
     # Each artifact with the stage that writes it.
@@ -114,6 +117,10 @@ class Artifacts:
     def transfer(self) -> tuple[Path, str]:
         """The tidy transfer table."""
         return _pair(self.catalogue.metrics_file(TRANSFER))
+
+    def confusion(self) -> tuple[Path, str]:
+        """Pixels per (run, test source, target class, predicted class): the confusion matrices."""
+        return _pair(self.catalogue.metrics_file(CONFUSION))
 
     def intervals(self) -> tuple[Path, str]:
         """Mean, standard deviation and bootstrap interval per cell, over seeds and test chips."""

@@ -26,13 +26,45 @@ def band_indexes(descriptions: Sequence[str | None], bands: Sequence[str]) -> li
     return [order.index(b) + 1 for b in RGB]
 
 
+def clear_pixels(image: npt.NDArray[np.number], far: float = 4.0) -> npt.NDArray[np.bool_]:
+    """Pixels that are not far brighter than the chip's bulk (clouds, haze, saturated pixels are).
+
+    Brightness is the mean over the bands; a pixel is clear unless it lies more than `far` median absolute
+    deviations above the median: robust while clouds cover less than half of the chip.
+    """
+    brightness = image.astype(np.float64).mean(axis=0)
+    median = float(np.median(brightness))
+    spread = float(np.median(np.abs(brightness - median)))
+    clear: npt.NDArray[np.bool_] = brightness <= median + far * max(spread, 1e-9)
+    return clear
+
+
 def stretch(image: npt.NDArray[np.number], low: float = 2.0, high: float = 98.0) -> npt.NDArray[np.uint8]:
-    """Per-band percentile stretch to 0-255 (reflectance ranges differ by region and season)."""
+    """Per-band percentile stretch to 0-255, per chip (reflectance ranges differ by region and season).
+
+    The percentiles come from the chip's clear pixels (`clear_pixels`), so a cloud over part of a chip shows white
+    instead of darkening the fields to black; where the clear pixels of a band are flat, from all its pixels.
+    """
     out = np.empty(image.shape, dtype=np.uint8)
+    clear = clear_pixels(image)
     for i, band in enumerate(image.astype(np.float64)):
-        lo, hi = np.percentile(band, [low, high])
+        lo, hi = np.percentile(band[clear], [low, high]) if clear.any() else (0.0, 0.0)
+        if hi <= lo:
+            lo, hi = np.percentile(band, [low, high])
         scaled = (band - lo) / (hi - lo) if hi > lo else np.zeros_like(band)
         out[i] = np.clip(scaled * 255.0, 0, 255).astype(np.uint8)
+    return out
+
+
+def side_by_side(*pictures: npt.NDArray[np.uint8], gap: int = 2, scale: int = 1) -> npt.NDArray[np.uint8]:
+    """RGB pictures of one height in a row, `gap` white pixels apart, each pixel repeated `scale` times (crisp)."""
+    height = pictures[0].shape[0]
+    spacer = np.full((height, gap, 3), 255, dtype=np.uint8)
+    parts: list[npt.NDArray[np.uint8]] = []
+    for i, picture in enumerate(pictures):
+        parts += [spacer, picture] if i else [picture]
+    row = np.concatenate(parts, axis=1)
+    out: npt.NDArray[np.uint8] = np.repeat(np.repeat(row, scale, axis=0), scale, axis=1) if scale > 1 else row
     return out
 
 

@@ -15,7 +15,7 @@ import streamlit as st
 from app.serving import serving_warnings
 from app.views.common import artifacts, demo_banner
 
-st.set_page_config(page_title="cropharmony", page_icon=":material/grass:", layout="wide")
+st.set_page_config(page_title="cropharmony", page_icon="🌾", layout="wide")  # an emoji: no icon fetched from the web
 
 PAGES = [
     st.Page("views/overview.py", title="Overview", icon=":material/public:", default=True),

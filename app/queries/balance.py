@@ -79,22 +79,143 @@ def class_balance(
 def imbalance(balance: pl.DataFrame) -> pl.DataFrame:
     """Per source and subset: most over least frequent labelled class (by pixels) and the classes it misses.
 
-    `ignore` never counts. A class is missing when no chip of the group contains it; the ratio is over the classes
-    present (null when fewer than one class has pixels).
+    `ignore` never counts. `imbalance_ratio` is over every labelled class, so it is infinite when a class has no
+    pixel at all (a source holding two of five classes is not "balanced"); `ratio_present` is the same over the
+    classes with pixels; `imbalance` says both in words. A class is `missing` when no chip of the group contains it
+    (at least `min_share` of a chip's pixels); `classes_missing` counts them.
     """
     labelled = balance.filter(pl.col("class") != IGNORE)
     present = pl.col("pixels") > 0
-    return (
+    out = (
         labelled.group_by("source", "subset")
         .agg(
             pl.col("group_chips").first().alias("chips"),
-            (pl.col("pixels").filter(present).max() / pl.col("pixels").filter(present).min()).alias("imbalance_ratio"),
+            pl.len().alias("classes"),
+            present.sum().alias("classes_with_pixels"),
+            (pl.col("pixels").filter(present).max() / pl.col("pixels").filter(present).min()).alias("ratio_present"),
             pl.col("class").filter(present).sort_by(pl.col("pixels").filter(present)).last().alias("commonest"),
             pl.col("class").filter(present).sort_by(pl.col("pixels").filter(present)).first().alias("rarest"),
             pl.col("class").filter(pl.col("chips") == 0).alias("missing"),
         )
-        .with_columns(pl.col("missing").list.join(", "))
+        .with_columns(
+            imbalance_ratio=pl.when(pl.col("classes_with_pixels") < pl.col("classes"))
+            .then(float("inf"))
+            .otherwise(pl.col("ratio_present")),
+            classes_missing=pl.col("missing").list.len().cast(pl.Int64),
+            missing=pl.col("missing").list.join(", "),
+        )
+    )
+    words = (
+        pl.when(pl.col("classes_with_pixels") < pl.col("classes"))
+        .then(
+            pl.format(
+                "∞: {} of {} classes have no pixel",
+                (pl.col("classes") - pl.col("classes_with_pixels")).cast(pl.String),
+                pl.col("classes").cast(pl.String),
+            )
+        )
+        .when(pl.col("classes_missing") > 0)
+        .then(pl.format("{} ({} missing)", pl.col("ratio_present").round(2).cast(pl.String), pl.col("classes_missing")))
+        .otherwise(pl.col("ratio_present").round(2).cast(pl.String))
+    )
+    return (
+        out.with_columns(imbalance=words)
+        .select(
+            "source",
+            "subset",
+            "chips",
+            "imbalance",
+            "imbalance_ratio",
+            "ratio_present",
+            "commonest",
+            "rarest",
+            "classes_missing",
+            "missing",
+        )
         .sort("source", subset_rank(pl.col("subset")))
+    )
+
+
+def share_table(balance: pl.DataFrame, share: str = "pixel_share") -> pl.DataFrame:
+    """Every source and subset in one table: chips, then one column per class with its share (`share_<class>`)."""
+    classes = balance["class"].unique(maintain_order=True).to_list()
+    wide = balance.pivot(on="class", index=["source", "subset", "group_chips"], values=share, maintain_order=True)
+    return wide.select(
+        "source",
+        "subset",
+        pl.col("group_chips").alias("chips"),
+        *[pl.col(c).alias(f"share_{c}") for c in classes],
+    )
+
+
+def set_shares(
+    histograms: pl.DataFrame,
+    rows: pl.DataFrame,
+    targets: dict[str, pl.DataFrame],
+    *,
+    include_ignore: bool = True,
+) -> pl.DataFrame:
+    """Pixel share of each class per source and subset under every crosswalk set, from the same native pixels.
+
+    `histograms`: validate's label histograms (source, chip_id, code, pixels); `rows`: the scoped manifest (picks
+    each subset's chips); `targets`: per set, (source, code, target) as that set maps the codes. The same chips and
+    native pixels go through each set's crosswalks, so two sets' shares differ only by their mapping.
+    """
+    chips = rows.select("source", "chip_id", "subset")
+    native = (
+        histograms.join(chips, on=["source", "chip_id"], how="inner")
+        .group_by("source", "subset", "code")
+        .agg(pl.col("pixels").sum())
+    )
+    frames = []
+    for name, mapping in targets.items():
+        mapped = native.join(mapping.select("source", "code", "target"), on=["source", "code"], how="left")
+        frames.append(
+            mapped.with_columns(pl.col("target").fill_null(IGNORE), set=pl.lit(name))
+            .group_by("source", "subset", "set", pl.col("target").alias("class"))
+            .agg(pl.col("pixels").sum().cast(pl.Int64))
+        )
+    out = pl.concat(frames) if frames else pl.DataFrame()
+    if out.is_empty():
+        return out
+    if not include_ignore:
+        out = out.filter(pl.col("class") != IGNORE)
+    return out.with_columns(share=pl.col("pixels") / pl.col("pixels").sum().over("source", "subset", "set"))
+
+
+def set_differences(shares: pl.DataFrame, classes: Sequence[str], sets: Sequence[str]) -> pl.DataFrame:
+    """One row per source, subset and class: its share under each set (`share_<set>`) and the difference in points.
+
+    The difference is the second set minus the first (`sets[1] - sets[0]`), in percentage points.
+    """
+    wide = shares.pivot(on="set", index=["source", "subset", "class"], values="share")
+    for name in sets:
+        if name not in wide.columns:
+            wide = wide.with_columns(pl.lit(None, pl.Float64).alias(name))
+    grid = (
+        shares.select("source", "subset")
+        .unique()
+        .join(pl.DataFrame({"class": list(classes)}, schema={"class": pl.String}), how="cross")
+    )
+    rank = {c: i for i, c in enumerate(classes)}
+    out = grid.join(wide, on=["source", "subset", "class"], how="left").with_columns(
+        [pl.col(name).fill_null(0.0) for name in sets]
+    )
+    difference = (
+        [((pl.col(sets[1]) - pl.col(sets[0])) * 100).alias(f"{sets[1]}_minus_{sets[0]}_points")]
+        if len(sets) > 1
+        else []
+    )
+    return out.select(
+        "source",
+        "subset",
+        "class",
+        *[pl.col(name).alias(f"share_{name}") for name in sets],
+        *difference,
+    ).sort(
+        "source",
+        subset_rank(pl.col("subset")),
+        pl.col("class").replace_strict(rank, default=len(rank), return_dtype=pl.Int64),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import polars as pl
 
@@ -69,3 +71,20 @@ def differing_pixels(table: pl.DataFrame) -> int:
     if "differs" not in table.columns or "pixels" not in table.columns:
         return 0
     return int(table.filter(pl.col("differs"))["pixels"].sum())
+
+
+def code_targets(crosswalks: Mapping[str, Crosswalk], codes: pl.DataFrame) -> pl.DataFrame:
+    """(source, code, target): how one set's crosswalks map the native codes seen (`codes`: source, code)."""
+    frames = []
+    for (source,), group in codes.select("source", "code").unique().group_by("source"):
+        if source not in crosswalks:
+            continue
+        values = group["code"].to_list()
+        frames.append(
+            pl.DataFrame(
+                {"source": [source] * len(values), "code": values, "target": _target_names(crosswalks[source], values)},
+                schema={"source": pl.String, "code": pl.Int64, "target": pl.String},
+            )
+        )
+    empty = pl.DataFrame(schema={"source": pl.String, "code": pl.Int64, "target": pl.String})
+    return pl.concat(frames) if frames else empty

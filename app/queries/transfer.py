@@ -11,13 +11,30 @@ Beside the published table: rows of `metrics/vs_reference.parquet`, one per numb
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
+from app.queries.order import by_source, source_rank
+
 ID = "id"  # the in-distribution protocol: trained on the target's own chips only
 HEADLINE = ("oa", "aa", "aa_study", "miou", "f1_macro")
 RECALL = "recall_"
+METRIC_NAMES = {  # what the metric codes of the transfer table mean (training/metrics.py computes them)
+    "oa": "overall accuracy: the share of labelled test pixels classified correctly",
+    "aa": "average accuracy: the mean recall over the classes the test set holds",
+    "aa_study": "average accuracy as the study computed it (torchmetrics macro accuracy): absent but predicted "
+    "classes and the ignore class count as 0",
+    "miou": "mean intersection over union over the classes present or predicted",
+    "f1_macro": "mean F1 score over the classes present or predicted",
+}
+
+
+def metric_help(metrics: list[str] | None = None) -> str:
+    """One line per metric code: `oa`: overall accuracy ... (the selectors' help and the page's caption)."""
+    shown = metrics if metrics is not None else list(METRIC_NAMES)
+    return "  \n".join(f"`{m}`: {METRIC_NAMES.get(m, m)}" for m in shown)
 
 
 @dataclass(frozen=True)
@@ -83,7 +100,16 @@ def gap_to_in_distribution(
     return cells.join(reference, on="test_source", how="left").with_columns(gap=pl.col("value") - pl.col("id_value"))
 
 
-def gap_summary(gaps: pl.DataFrame) -> pl.DataFrame:
+def heatmap_table(cells: pl.DataFrame, order: Sequence[str] = ()) -> pl.DataFrame:
+    """The heatmap as a table: one row per target source, one column per test source, both in `order`."""
+    wide = by_source(cells, order, "target_source").pivot(
+        on="test_source", index="target_source", values="value", maintain_order=True
+    )
+    tests = [s for s in order if s in wide.columns] + sorted(set(wide.columns) - {"target_source", *order})
+    return wide.select("target_source", *tests)
+
+
+def gap_summary(gaps: pl.DataFrame, order: Sequence[str] = ()) -> pl.DataFrame:
     """Per test source: the in-distribution value and the gaps of the protocol's models to it.
 
     `this_target`: the model built for this source (under `ood`, trained on every other source: the study's
@@ -114,7 +140,7 @@ def gap_summary(gaps: pl.DataFrame) -> pl.DataFrame:
             "other_targets",
             pl.col("other_targets_gap"),
         )
-        .sort("test_source")
+        .sort(source_rank("test_source", order), "test_source")
     )
 
 
@@ -230,3 +256,16 @@ def reference_summary(compared: pl.DataFrame, backbone: str, metric: str) -> Ref
         crosswalk_sets=sorted(sets),
         random_init="random" in weights,
     )
+
+
+def identical_lines(curves: pl.DataFrame, tolerance: float = 1e-9) -> list[list[str]]:
+    """Groups of two or more backbones whose learning curves match at every k: drawn on top of one another."""
+    groups: dict[tuple[tuple[int, float | None], ...], list[str]] = {}
+    for (backbone,), rows in curves.sort("k").group_by("backbone", maintain_order=True):
+        values = rows["value"].to_list()
+        key = tuple(
+            (int(k), None if v is None else round(float(v) / tolerance) * tolerance)
+            for k, v in zip(rows["k"].to_list(), values, strict=True)
+        )
+        groups.setdefault(key, []).append(str(backbone))
+    return [sorted(names) for names in groups.values() if len(names) > 1]

@@ -182,3 +182,42 @@ def demo_banner(project: Artifacts) -> None:
             "crop-label products. Numbers show how the toolkit works, not how the models transfer.",
             icon=":material/science:",
         )
+
+
+def set_names(project: Artifacts) -> list[str]:
+    """The crosswalk sets of the project: the active one first, then `toolkit` and every other set folder by name."""
+    folders = sorted(p.name for p in project.legends_dir.iterdir() if p.is_dir() and any(p.glob("*.csv")))
+    names = [project.crosswalk_set, "toolkit", *folders]
+    return list(dict.fromkeys(names))
+
+
+GALLERY = "views/chips.py"
+
+
+def open_gallery(source: str | None = None, subset: str | None = None, contains: str | None = None) -> None:
+    """Switch to the chip gallery filtered by source, subset and class (its query parameters)."""
+    params = {"source": source, "subset": subset, "contains": contains}
+    st.switch_page(GALLERY, query_params={k: v for k, v in params.items() if v})
+
+
+def open_chip(chip_id: str, source: str | None = None) -> None:
+    """Switch to the chip gallery with one chip's detail open."""
+    st.switch_page(GALLERY, query_params={k: v for k, v in {"chip": chip_id, "source": source}.items() if v})
+
+
+def picked(state: Any, name: str) -> dict[str, Any] | None:  # noqa: ANN401 - Streamlit's selection state
+    """The first point of chart selection `name` in a chart's selection state, or None."""
+    try:
+        points = state["selection"][name]
+    except (KeyError, TypeError):
+        return None
+    return dict(points[0]) if points else None
+
+
+def picked_row(state: Any) -> int | None:  # noqa: ANN401 - Streamlit's selection state
+    """The row position selected in a dataframe's selection state, or None."""
+    try:
+        rows = state["selection"]["rows"]
+    except (KeyError, TypeError):
+        return None
+    return int(rows[0]) if rows else None

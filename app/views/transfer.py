@@ -1,21 +1,24 @@
-"""Transfer: heatmaps, gaps to in-distribution, learning curves, per-class recall, the study's table beside ours."""
+"""Transfer: heatmaps, gaps to in-distribution, learning curves, which classes fail where, the study beside ours."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from app import charts
-from app.artifacts import CorruptArtifact, demo_world
 from app.queries import intervals as iq
 from app.queries import transfer as q
-from app.views.common import absent, artifacts, class_colors, class_names, guard, optional, table
-from curation.core.reference import VS_REFERENCE
+from app.queries.order import source_order
+from app.views import transfer_results as results
+from app.views.common import artifacts, class_colors, class_names, guard, table
+from app.views.tables import csv_button, show
+from app.views.transfer_cell import PICK_KEY, cell_section
 
 st.title("Transfer")
 project = artifacts()
 transfer = iq.base_runs(guard(lambda: table(project.transfer())))  # strategies: their own section below
 choices = q.options(transfer)
 origin = q.provenance(transfer)
+order = source_order(project.sources, [*transfer["target_source"].unique(), *transfer["test_source"].unique()])
 if origin["random_init"]:
     st.info(
         f"Backbones from random init (no weight files found): {', '.join(origin['random_init'])}. "
@@ -27,15 +30,23 @@ backbone = str(cells[0].selectbox("Backbone", choices.backbones))
 protocol = str(cells[1].selectbox("Protocol", choices.protocols))
 k_values = q.sizes(transfer, protocol)
 k = int(cells[2].selectbox("Training chips (k)", k_values, index=len(k_values) - 1))
-metric = str(cells[3].selectbox("Metric", choices.metrics))
-st.caption(f"Crosswalk set: {', '.join(origin['crosswalk_set'])}")
+metric = str(cells[3].selectbox("Metric", choices.metrics, help=q.metric_help(choices.metrics)))
+st.caption(f"Crosswalk set: {', '.join(origin['crosswalk_set'])}  \n{q.metric_help(choices.metrics)}")
 
 cells_frame = q.heatmap(transfer, backbone, protocol, k, metric)
 st.altair_chart(
-    charts.heatmap(cells_frame, "value", f"{metric} of {backbone} under {protocol}, k = {k}"), width="stretch"
+    charts.heatmap(
+        cells_frame, "value", f"{metric} of {backbone} under {protocol}, k = {k}", order=order, pickable=True
+    ),
+    width="stretch",
+    key=PICK_KEY,
+    on_select="rerun",
 )
+st.caption("Click a cell for its per-class recall and confusion matrix (section *Which classes fail where*).")
+values = q.heatmap_table(cells_frame, order)
 with st.expander("Heatmap values"):
-    st.dataframe(cells_frame.pivot(on="test_source", index="target_source", values="value"), hide_index=True)
+    show(values)
+csv_button(values, f"transfer_{backbone}_{protocol}_k{k}_{metric}", "Download heatmap CSV")
 
 st.subheader("Gap to in-distribution")
 id_sizes = q.sizes(transfer, q.ID)
@@ -47,165 +58,41 @@ else:
     )
     gaps = q.gap_to_in_distribution(transfer, backbone, protocol, k, metric, reference_k)
     st.altair_chart(
-        charts.heatmap(gaps, "gap", f"{metric} minus in-distribution (id, k = {reference_k})", diverging=True),
+        charts.heatmap(
+            gaps, "gap", f"{metric} minus in-distribution (id, k = {reference_k})", diverging=True, order=order
+        ),
         width="stretch",
     )
-    st.dataframe(q.gap_summary(gaps), hide_index=True)
+    summary = q.gap_summary(gaps, order)
+    show(summary)
+    csv_button(summary, f"gaps_{backbone}_{protocol}_k{k}_{metric}", "Download gaps CSV")
     st.caption(
         "this_target: the model built for the test source (under ood, trained on every other source); other_targets: "
         "the mean of the models built for the other sources. Negative gaps are losses."
     )
 
 st.subheader("Learning curves")
-sources = sorted(transfer["target_source"].unique().to_list())
-curve_source = st.selectbox("Target source", ["mean over sources", *sources])
+curve_sources = [s for s in order if s in set(transfer["target_source"].to_list())]
+curve_source = st.selectbox("Target source", ["mean over sources", *curve_sources])
 curves = q.learning_curves(transfer, protocol, metric, None if curve_source == "mean over sources" else curve_source)
 st.altair_chart(
     charts.learning_curves(curves, metric, f"{metric} on the target's test set ({protocol})"), width="stretch"
 )
-
-st.subheader("Seeds and intervals")
-spread, paired = optional(project.intervals()), optional(project.comparisons())
-if spread is None or paired is None:
-    st.info(
-        f"`{project.intervals()[0]}` or `{project.comparisons()[0]}` is missing: both are written by stage `report`. "
-        "Run `uv run dvc repro report`."
-    )
-else:
-    spread, paired = iq.base_runs(spread), iq.base_runs(paired)
-    bars = iq.own_intervals(spread, protocol, k, metric)
-    seeds = sorted(set(bars["seeds"].to_list()))
-    st.altair_chart(
-        charts.interval_bars(bars, metric, f"{metric} under {protocol}, k = {k}: mean over seeds, 95 % interval"),
-        width="stretch",
-    )
+run_ks = sorted(set(curves["k"].to_list()))
+if len(run_ks) == 1:
     st.caption(
-        f"Seeds per model: {', '.join(map(str, seeds)) or '-'} (`train.seeds`). The interval is a bootstrap over the "
-        "test chips and the seeds (docs/statistics.md); with one seed it shows the test set's sampling only."
+        f"`{protocol}` ran at one k only (k = {run_ks[0]}): each backbone is one point, not a curve."
+        + (" Under `ood` the target's own chips are never trained on (k = 0)." if protocol == "ood" else "")
     )
-    rows = iq.comparison_rows(paired, protocol, metric)
-    unsupported, total = iq.unsupported_share(rows)
-    if total:
-        st.markdown(
-            f"**{unsupported} of {total}** comparisons under `{protocol}` ({metric}) are **not supported by the "
-            "data**: their interval of the difference contains 0."
-        )
-        st.dataframe(rows, hide_index=True)
-        st.caption(
-            "backbone: b minus a at the same k (`at`); k: the larger k minus the smaller for one backbone (`at`). "
-            "difference = mean_b - mean_a over seeds; ci_low, ci_high: its paired bootstrap interval (the same test "
-            "chips resampled for both); p_value: two-sided bootstrap p."
-        )
-    else:
-        st.info(f"No comparison under `{protocol}`: it needs two backbones or two sizes k with runs.")
+for group in q.identical_lines(curves):
+    st.caption(f"Identical curves, drawn on top of one another: {', '.join(group)}.")
+csv_button(curves, f"learning_curves_{protocol}_{metric}", "Download learning curves CSV")
 
-st.subheader("Class-balance strategies")
-effects = optional(project.balance_effects())
-if effects is None:
-    st.info(
-        f"`{project.balance_effects()[0]}` is missing: it is written by stage `report`. Run `uv run dvc repro report`."
-    )
-else:
-    strategy_rows = iq.balance_rows(effects, protocol, k)
-    if strategy_rows.is_empty():
-        st.info(
-            f"No strategy ran beside base under `{protocol}`, k = {k}: list them in `train.balance.strategies` "
-            "(loss-weights, chip-sampler, pixel-budget) and the protocols in `train.balance.protocols`."
-        )
-    else:
-        st.dataframe(strategy_rows, hide_index=True)
-        st.caption(
-            "Each strategy against base on the same chips and seeds: AA and every class's recall on the target's own "
-            "test set. difference = with_strategy - base; ci_low, ci_high: its paired bootstrap interval. The "
-            "tables above hold base runs only."
-        )
-
-st.subheader("Split bias: random against blocked test sets")
-bias = optional(project.split_bias())
-bias_sizes = [] if bias is None else sorted(set(bias["k"].to_list()))
-if bias is None:
-    st.info(f"`{project.split_bias()[0]}` is missing: it is written by stage `report`. Run `uv run dvc repro report`.")
-elif not bias_sizes:
-    st.info(
-        "No random test set: set `subsets.random_test_size` above 0 and run `uv run dvc repro` to measure what a "
-        "random split would report."
-    )
-else:
-    bias_k = st.selectbox("id model size (k)", bias_sizes, index=bias_sizes.index(k) if k in bias_sizes else 0)
-    st.dataframe(iq.split_bias_rows(bias, int(bias_k), metric), hide_index=True)
-    st.caption(
-        f"Each `id` model's {metric} on its own source's blocked test set (every other number on this page) and on a "
-        "test set drawn at random from the chips beside its training chips (`subsets.random_test_size`). bias = random "
-        "- blocked: positive is the optimism a random split hides. Means over seeds; bias_std: over seeds."
-    )
-
-st.subheader("Per-class recall")
-recall = q.class_recall(transfer, backbone, protocol, k)
-classes = [c for c in class_names(project) if c != "ignore"]
-st.altair_chart(
-    charts.class_recall(recall, class_colors(project), classes, f"Recall of {backbone} under {protocol}, k = {k}")
-)
-st.dataframe(recall.pivot(on="class", index="test_source", values="recall"), hide_index=True)
-
-st.subheader("Beside the study's published table")
-published = project.catalogue.metrics_file(VS_REFERENCE)
-compared = optional((published.path, published.stage))  # unreadable: an error naming the stage, then None
-try:
-    world = demo_world(project)
-except CorruptArtifact:
-    world = None  # the banner above names the unreadable marker
-if compared is None and absent((published.path, published.stage)):
-    st.info(
-        f"`{published.path}` is missing: it is written by stage `report` with `report.reference` set (the study's "
-        "table: `reference/study_results_v1.csv`). Run `uv run dvc repro report`."
-    )
-elif compared is None:
-    pass  # unreadable: `optional` showed which file and the stage to re-run
-elif compared.is_empty():
-    st.info(
-        "No reference table to compare with: `report.reference` is null. Set it to `reference/study_results_v1.csv` "
-        "(the study's published numbers) and run `uv run dvc repro report`."
-    )
-else:
-    if world is not None:
-        st.warning(
-            "**The demo world is not the study's data.** Ours below come from the synthetic demo world "
-            f"({world.get('chips_per_source')} generated chips of {world.get('chip_px')} px per source), theirs from "
-            "the study's real Sentinel-2 chips. The differences show how the comparison works, not how well the "
-            "study is reproduced: run `profiles/study.yaml` on the study's chips for that.",
-            icon=":material/science:",
-        )
-    pickers = st.columns(3)
-    backbones = q.reference_backbones(compared)
-    ref_backbone = str(
-        pickers[0].selectbox(
-            "Published backbone", backbones, index=backbones.index(backbone) if backbone in backbones else 0
-        )
-    )
-    ref_metrics = q.reference_metrics(compared)
-    ref_metric = str(
-        pickers[1].selectbox(
-            "Published metric", ref_metrics, index=ref_metrics.index(metric) if metric in ref_metrics else 0
-        )
-    )
-    ran_only = pickers[2].toggle("Only the numbers we ran", value=True)
-    found = q.reference_summary(compared, ref_backbone, ref_metric)
-    shown = st.columns(4)
-    shown[0].metric("Published numbers", found.published)
-    shown[1].metric("With ours beside", found.beside)
-    mean, absolute = found.mean_difference, found.mean_abs_difference
-    shown[2].metric("Mean difference (points)", "-" if mean is None else f"{mean:+.2f}")
-    shown[3].metric("Mean absolute difference (points)", "-" if absolute is None else f"{absolute:.2f}")
-    st.dataframe(q.reference_rows(compared, ref_backbone, ref_metric, ran_only), hide_index=True)
-    st.caption(
-        "theirs_pct: the study's published number (`origin`: the file of the study it comes from); ours_pct: the mean "
-        "over our runs of the same model (protocol, target source, k) on the target's own test set; difference_pct: "
-        "ours minus theirs, in percentage points. Empty: we ran no such model (or its value is undefined)."
-    )
-    if found.beside and found.crosswalk_sets != ["paper"]:
-        st.caption(
-            f"Ours used crosswalk set {', '.join(found.crosswalk_sets)}; the study's mapping is `paper` "
-            "(`shared.crosswalk_set`), so labels differ from the study's."
-        )
-    if found.random_init:
-        st.caption("Some of ours start from random init (no weight files); the study's are pretrained.")
+cell_section(
+    project, transfer, backbone, protocol, k, [c for c in class_names(project) if c != "ignore"],
+    class_colors(project), order,
+)  # fmt: skip
+results.seeds_and_intervals(project, protocol, k, metric)
+results.balance_strategies(project, protocol, k)
+results.split_bias(project, k, metric)
+results.beside_the_study(project, backbone, metric)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,7 +39,14 @@ def open_page(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenPage]:
     yield opened
 
 
+PREBUILT_ENV = "CROPHARMONY_TEST_APP_ARTIFACTS"  # a folder of the tiny profile's app artifacts built before: no rebuild
+
+
 @pytest.fixture(scope="session")
-def demo_artifacts(tiny_project: TinyProject) -> Path:
-    """The app's artifacts of the tiny demo profile, as `dvc repro` left them."""
-    return tiny_project.artifacts
+def demo_artifacts(request: pytest.FixtureRequest) -> Path:
+    """The app's artifacts of the tiny demo profile, as `dvc repro` left them (tests treat them as read-only)."""
+    prebuilt = os.environ.get(PREBUILT_ENV)
+    if prebuilt:
+        return Path(prebuilt)
+    project: TinyProject = request.getfixturevalue("tiny_project")
+    return project.artifacts

@@ -78,14 +78,14 @@ def test_overview_with_unreadable_subsets_shows_the_chips(project: Path, open_pa
     assert named(app, project / SUBSETS, "subsets")
     assert metrics(app)["Chips"] == str(6 * 28) and metrics(app)["Subsets per source"] == "0"
     assert not any("No subsets yet" in i.value for i in app.info)  # it exists: the error says what is wrong
-    assert len(app.get("deck_gl_json_chart")) == 1
+    assert len(app.get("deck_gl_json_chart")) == 2  # the sources on the world, one source's chips
 
 
 def test_balance_with_unreadable_histograms_shows_the_harmonized_shares(project: Path, open_page: OpenPage) -> None:
     truncate(project / HISTOGRAMS)
     app = open_page(project, "balance")
     assert named(app, project / HISTOGRAMS, "validate")
-    assert len(app.get("vega_lite_chart")) == 2  # pixel and chip shares; only the native-code chart is left out
+    assert len(app.get("vega_lite_chart")) == 1  # every source and subset; the charts from histograms left out
     assert not any("is missing" in i.value for i in app.info)
 
 
@@ -103,7 +103,7 @@ def test_chips_gallery_with_one_unreadable_chip_shows_the_others(project: Path, 
     first.write_bytes(b"II*\x00 truncated")
     app = open_page(project, "chips")
     assert named(app, first, "chips"), errors(app)
-    assert len(errors(app)) == 1 and len(app.get("image")) == 7  # eight cards on the page, one without pictures
+    assert len(errors(app)) == 1 and len(app.get("image")) == 11  # twelve cards on the page, one without a picture
 
 
 def test_validation_with_an_unreadable_summary_shows_the_failures(project: Path, open_page: OpenPage) -> None:

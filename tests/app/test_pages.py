@@ -16,6 +16,7 @@ from tests.app.conftest import OpenPage
 SOURCES = 6
 CHIPS_PER_SOURCE = 28  # tests/tiny_project.py: demo.chips_per_source
 CLASSES = ("ignore", "maize", "soybean", "rice", "wheat", "other")
+SOURCE_ORDER = ["cdl", "eurocrops", "nccm", "south_america_soybean", "south_africa_crop_type", "agrifieldnet"]
 
 
 def metrics(app: AppTest) -> dict[str, str]:
@@ -53,36 +54,54 @@ def test_overview_counts_match_the_manifest_and_subsets(demo_artifacts: Path, op
     subsets_shown = [c for c in counts.columns if c.startswith(("train", "test"))]
     assert subsets_shown[:3] == ["train 2", "train 4", "train 8"]  # the two test sets tie on size: in either order
     assert sorted(subsets_shown[3:]) == ["test 4", "test_random 4"]
-    (world_map,) = app.get("deck_gl_json_chart")  # st.map: one point per chip
-    (points,) = json.loads(world_map.proto.json)["layers"]
-    assert len(points["data"]) == manifest.height
+    world_map, chips_map = app.get("deck_gl_json_chart")  # the sources on the world; one source's chips
+    for shown_map in (world_map, chips_map):  # offline: no basemap (Streamlit drops pydeck's placeholder style)
+        deck = json.loads(shown_map.proto.json)
+        assert deck.get("mapStyle") == "__MAP_STYLE__" and "mapProvider" not in deck
+    grid, centres, _labels = json.loads(world_map.proto.json)["layers"]
+    assert grid["@@type"] == "PathLayer" and len(centres["data"]) == SOURCES
+    _grid, footprints, points = json.loads(chips_map.proto.json)["layers"]
+    cdl = manifest.filter(pl.col("source") == "cdl")  # the first source in params order, shown by default
+    assert len(footprints["data"]) == len(points["data"]) == cdl.height
+    view = json.loads(chips_map.proto.json)["initialViewState"]
+    assert view["zoom"] > 8  # fitted to the source's chips, not the world
+    assert min(cdl["lat"]) < view["latitude"] < max(cdl["lat"]) and min(cdl["lon"]) < view["longitude"] < max(
+        cdl["lon"]
+    )
+    splits = {row["chip_id"]: row["split"] for row in footprints["data"]}
+    tested = subsets.filter(pl.col("source") == "cdl", pl.col("split") == "test")["chip_id"].to_list()
+    assert {splits[c] for c in tested} == {"test"} and "{split}" in chips_map.proto.tooltip
 
 
 def test_class_balance_shares_match_the_manifest(demo_artifacts: Path, open_page: OpenPage) -> None:
     manifest = pl.read_parquet(demo_artifacts / "data" / "chips" / "manifest.parquet")
     app = open_page(demo_artifacts, "balance")
     assert app.title[0].value == "Class balance"
-    balance = frame(app, {"source", "class", "pixel_share", "dominant_share"})
+    shares = frame(app, {"source", "subset", "share_maize"})  # every source and subset at once
     cdl = manifest.filter(pl.col("source") == "cdl")
     total = sum(int(cdl[f"px_{c}"].sum()) for c in CLASSES)
+    row = shares.filter(pl.col("source") == "cdl", pl.col("subset") == "all chips")
     for name in CLASSES:
-        row = balance.filter(pl.col("source") == "cdl", pl.col("class") == name)
-        assert row["pixels"].item() == int(cdl[f"px_{name}"].sum())
-        assert row["pixel_share"].item() == pytest.approx(int(cdl[f"px_{name}"].sum()) / total)
-        assert row["dominant_share"].item() == pytest.approx((cdl["dominant"] == name).sum() / cdl.height)
-    imbalance = frame(app, {"imbalance_ratio", "missing"})
-    assert imbalance["chips"].to_list() == [CHIPS_PER_SOURCE] * SOURCES
-    labelled = [int(cdl[f"px_{c}"].sum()) for c in CLASSES[1:] if cdl[f"px_{c}"].sum() > 0]
-    ratio = imbalance.filter(pl.col("source") == "cdl")["imbalance_ratio"].item()
-    assert ratio == pytest.approx(max(labelled) / min(labelled))
-    assert len(app.get("vega_lite_chart")) == 3  # pixel share, chip share, native codes
-
-    app.radio[0].set_value("subsets of one source").run()
-    choose(app, "Source", "cdl")
-    per_subset = frame(app, {"subset", "imbalance_ratio"})
+        assert row[f"share_{name}"].item() == pytest.approx(int(cdl[f"px_{name}"].sum()) / total)
     expected = ["all chips", "train 2", "train 4", "train 8", "test 4", "test_random 4"]  # the random set last
-    assert per_subset["subset"].to_list() == expected
-    assert per_subset["chips"].to_list() == [CHIPS_PER_SOURCE, 2, 4, 8, 4, 4]
+    assert shares.filter(pl.col("source") == "cdl")["subset"].to_list() == expected
+    assert shares["source"].unique(maintain_order=True).to_list() == SOURCE_ORDER
+    imbalance = frame(app, {"imbalance_ratio", "missing"})
+    whole = imbalance.filter(pl.col("subset") == "all chips")
+    assert whole["chips"].to_list() == [CHIPS_PER_SOURCE] * SOURCES
+    assert imbalance.filter(pl.col("source") == "cdl")["chips"].to_list() == [CHIPS_PER_SOURCE, 2, 4, 8, 4, 4]
+    labelled = [int(cdl[f"px_{c}"].sum()) for c in CLASSES[1:]]
+    ratio = whole.filter(pl.col("source") == "cdl")["ratio_present"].item()
+    assert ratio == pytest.approx(max(labelled) / min(p for p in labelled if p > 0))
+    infinite = whole.filter(pl.col("source") == "cdl")["imbalance_ratio"].item() == float("inf")
+    assert infinite == (0 in labelled)
+    assert len(app.get("vega_lite_chart")) == 3  # every subset, under each set, native codes
+
+    app.radio[0].set_value("chip share (dominant class)").run()
+    grid = frame(app, {"source", "subset", "share_maize"})
+    row = grid.filter(pl.col("source") == "cdl", pl.col("subset") == "all chips")
+    for name in CLASSES:
+        assert row[f"share_{name}"].item() == pytest.approx((cdl["dominant"] == name).sum() / cdl.height)
 
 
 def test_legends_page_counts_codes_and_differences(demo_artifacts: Path, open_page: OpenPage) -> None:
@@ -112,7 +131,8 @@ def test_chips_gallery_filters_by_source_subset_and_class(demo_artifacts: Path, 
     app = open_page(demo_artifacts, "chips")
     assert app.title[0].value == "Chips"
     assert app.markdown[0].value.startswith(f"**{manifest.height} chips**")
-    assert len(app.get("image")) == 8  # one page: each card holds the RGB composite and the label overlay
+    assert len(app.get("image")) == 12  # one page: each card's picture is the RGB composite beside the labels
+    assert any(c.value.startswith(f"Page 1 of {-(-manifest.height // 12)}") for c in app.caption)
     choose(app, "Source", "cdl")
     app = choose(app, "Subset", "test 4")
     assert app.markdown[0].value.startswith("**4 chips**")
@@ -183,9 +203,9 @@ def test_transfer_page_heatmap_gap_and_recall_match_the_table(demo_artifacts: Pa
     own = picked.filter(pl.col("test_source") == "cdl")["value"].mean()
     assert gaps["in_distribution"].item() == pytest.approx(reference["value"].mean())
     assert gaps["this_target_gap"].item() == pytest.approx(own - reference["value"].mean())
-    recall = frame(app, {"test_source", "maize", "wheat"})
+    recall = frame(app, {"target_source", "test_source", "maize", "wheat"}).filter(pl.col("test_source") == "cdl")
     expected = transfer.filter(
         pl.col("backbone") == "satlas", pl.col("protocol") == "ood+k", pl.col("metric") == "recall_maize"
     ).filter(pl.col("test_source") == "cdl")
     assert recall["maize"].item() == pytest.approx(expected["value"].mean())
-    assert len(app.get("vega_lite_chart")) == 5  # heatmap, gap heatmap, learning curves, intervals, recall
+    assert len(app.get("vega_lite_chart")) == 6  # heatmap, gap heatmap, learning curves, recall, confusion, intervals

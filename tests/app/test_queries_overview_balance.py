@@ -89,12 +89,13 @@ def test_chip_points_colours_and_grey_default() -> None:
     assert points.row(4) == ("nccm", "n1", 44.0, 129.0, "#808080")
 
 
-def test_source_palette_is_sorted_and_wraps() -> None:
-    assert overview.source_palette(["nccm", "cdl", "eurocrops"]) == {
+def test_source_palette_follows_the_order_given_and_wraps() -> None:
+    assert overview.source_palette(["cdl", "eurocrops", "nccm"]) == {
         "cdl": "#4e79a7",
         "eurocrops": "#f28e2b",
         "nccm": "#e15759",
     }
+    assert overview.source_palette(["nccm", "cdl"]) == {"nccm": "#4e79a7", "cdl": "#f28e2b"}  # params order
     ten = overview.source_palette([f"s{i}" for i in range(10)])
     assert ten["s9"] == ten["s0"] == "#4e79a7"
     assert ten["s8"] == "#9c755f"
@@ -165,13 +166,28 @@ def test_class_balance_group_of_only_ignore_has_zero_shares_not_nan() -> None:
     assert table["pixel_share"].to_list() == [0.0] * 5
     assert table["chip_share"].to_list() == [0.0] * 5
     ratios = balance.imbalance(table)
-    assert ratios.rows() == [("cdl", "all chips", 1, None, None, None, "maize, soybean, rice, wheat, other")]
+    assert ratios.rows() == [
+        ("cdl", "all chips", 1, "∞: 5 of 5 classes have no pixel", float("inf"), None, None, None, 5,
+         "maize, soybean, rice, wheat, other"),
+    ]  # fmt: skip
 
 
 def test_imbalance_ratio_rarest_and_missing(rows: pl.DataFrame) -> None:
-    ratios = balance.imbalance(balance.class_balance(rows, CLASSES, min_share=0.3))
-    assert ratios.columns == ["source", "subset", "chips", "imbalance_ratio", "commonest", "rarest", "missing"]
-    assert ratios.rows() == [
+    table = balance.class_balance(rows, CLASSES, min_share=0.3)
+    ratios = balance.imbalance(table)
+    assert ratios.columns == [
+        "source", "subset", "chips", "imbalance", "imbalance_ratio", "ratio_present", "commonest", "rarest",
+        "classes_missing", "missing",
+    ]  # fmt: skip
+    # A class without a single pixel makes the ratio infinite; ratio_present is over the classes with pixels.
+    labelled = table.filter(pl.col("class") != "ignore")
+    empty = labelled.group_by("source", "subset").agg((pl.col("pixels") == 0).sum().alias("empty"))
+    for row in ratios.join(empty, on=["source", "subset"]).iter_rows(named=True):
+        assert (row["imbalance_ratio"] == float("inf")) == (row["empty"] > 0)
+        if row["empty"]:
+            assert row["imbalance"] == f"∞: {row['empty']} of 5 classes have no pixel"
+        assert row["classes_missing"] == len(row["missing"].split(", "))
+    assert ratios.select("source", "subset", "chips", "ratio_present", "commonest", "rarest", "missing").rows() == [
         # wheat has 1 pixel (ratio over classes with pixels) yet no chip contains it (missing)
         ("cdl", "all chips", 4, 15.0, "maize", "wheat", "rice, wheat, other"),
         ("cdl", "train 2", 2, 15.0, "maize", "wheat", "rice, wheat, other"),

@@ -159,11 +159,15 @@ def test_heatmap_spec(diverging: bool, scale: dict[str, Any] | None) -> None:
 def test_learning_curves_and_class_recall_specs() -> None:
     curves = pl.DataFrame({"backbone": ["ssl4eo", "ssl4eo"], "k": [10, 100], "value": [0.8, 0.9], "sources": [2, 2]})
     spec = charts.learning_curves(curves, "oa", "Curves").to_dict()
-    assert spec["mark"] == {"type": "line", "point": True}
+    assert spec["mark"] == {"type": "line", "point": {"filled": True, "size": 70}}
     assert spec["encoding"]["y"]["title"] == "oa"
     assert spec["encoding"]["color"]["field"] == "backbone"
-    recall = pl.DataFrame({"test_source": ["a", "a"], "class": ["maize", "rice"], "recall": [0.9, None]})
+    assert spec["encoding"]["x"]["axis"]["values"] == [10, 100]  # a tick at each k run, none between
+    recall = pl.DataFrame(
+        {"target_source": ["a", "a"], "test_source": ["a", "a"], "class": ["maize", "rice"], "recall": [0.9, None]}
+    ).with_columns(status=pl.Series(["measured", "absent"]), label=pl.Series(["0.9", "absent"]))
     spec = charts.class_recall(recall, COLORS, ORDER, "Recall").to_dict()
-    assert spec["encoding"]["column"]["field"] == "test_source"
-    assert spec["encoding"]["x"]["sort"] == ORDER
-    assert data_of(spec) == [{"test_source": "a", "class": "maize", "recall": 0.9}]  # absent class: no bar
+    assert spec["facet"]["column"]["field"] == "test_source"
+    assert spec["spec"]["layer"][0]["encoding"]["x"]["sort"] == ORDER
+    labels = [(row["class"], row["label"]) for row in data_of(spec)]
+    assert labels == [("maize", "0.9"), ("rice", "absent")]  # the labels layer: every row, absent named

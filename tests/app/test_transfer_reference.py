@@ -92,7 +92,9 @@ def test_without_a_reference_the_page_says_how_to_set_one(tmp_path: Path, open_p
     app = open_page(project(tmp_path, demo=True, reference=None), "transfer")
     assert any("`report.reference` is null" in i.value for i in app.info)
     assert not any(NOT_THE_STUDY in w.value for w in app.warning)
-    assert app.title[0].value == "Transfer" and len(app.get("vega_lite_chart")) == 4  # the rest still renders
+    assert (
+        app.title[0].value == "Transfer" and len(app.get("vega_lite_chart")) == 3
+    )  # the rest still renders (no recall rows: no cell charts)
 
 
 def test_a_report_without_the_comparison_names_the_stage(tmp_path: Path, open_page: OpenPage) -> None:
@@ -110,4 +112,4 @@ def test_an_unreadable_comparison_names_the_file_and_the_rest_renders(tmp_path: 
     app = open_page(root, "transfer")
     assert any(f"`{path}` cannot be read" in e.value and "--single-item report" in e.value for e in app.error)
     assert not any("is missing" in i.value and VS_REFERENCE in i.value for i in app.info)
-    assert len(app.get("vega_lite_chart")) == 4
+    assert len(app.get("vega_lite_chart")) == 3  # heatmap, gaps, learning curves (the table has no recall rows)
