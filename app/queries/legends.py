@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import polars as pl
 
+from curation.core.legends import CrosswalkSet
 from curation.core.remap import UNMAPPED, Crosswalk
 
 UNMAPPED_NAME = "(unmapped)"
@@ -88,3 +89,50 @@ def code_targets(crosswalks: Mapping[str, Crosswalk], codes: pl.DataFrame) -> pl
         )
     empty = pl.DataFrame(schema={"source": pl.String, "code": pl.Int64, "target": pl.String})
     return pl.concat(frames) if frames else empty
+
+
+def difference_summary(active: CrosswalkSet, other: CrosswalkSet, histograms: pl.DataFrame | None) -> pl.DataFrame:
+    """Per source: codes the two sets map differently and the share of the source's pixels they hold.
+
+    The share is what decides whether the choice of set matters for a source: many differing codes can hold
+    no pixels, one can hold a third of them (CDL's rice).
+    """
+    rows = []
+    for source, crosswalk in active.crosswalks.items():
+        if source not in other.crosswalks:
+            continue
+        seen = pixels_seen(histograms, source) if histograms is not None else None
+        table = legend_table(crosswalk, other[source], seen)
+        total = int(seen["pixels"].sum()) if seen is not None else None
+        changed = differing_pixels(table) if seen is not None else None
+        in_data = table.filter(pl.col("differs"), pl.col("pixels") > 0).height if seen is not None else None
+        share = changed / total if changed is not None and total else None
+        rows.append((source, int(table["differs"].sum()), in_data, changed, total, share))
+    schema = {
+        "source": pl.String,
+        "codes_differing": pl.Int64,
+        "codes_differing_in_data": pl.Int64,
+        "pixels_differing": pl.Int64,
+        "pixels_of_source": pl.Int64,
+        "share_of_source_pixels": pl.Float64,
+    }
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def differences_with_pixels(rows: list[dict[str, object]], histograms: pl.DataFrame | None) -> pl.DataFrame:
+    """A crosswalks-report differences list with the pixels each code holds and its share of its source's pixels."""
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    if frame.is_empty() or histograms is None:
+        return frame
+    frame = frame.with_columns(pl.col("code").cast(pl.Int64))
+    seen = histograms.group_by("source", "code").agg(pl.col("pixels").sum().cast(pl.Int64))
+    totals = histograms.group_by("source").agg(pl.col("pixels").sum().cast(pl.Int64).alias("total"))
+    return (
+        frame.join(seen, on=["source", "code"], how="left", maintain_order="left")
+        .join(totals, on="source", how="left", maintain_order="left")
+        .with_columns(
+            pl.col("pixels").fill_null(0),
+            share_of_source_pixels=pl.when(pl.col("total") > 0).then(pl.col("pixels").fill_null(0) / pl.col("total")),
+        )
+        .drop("total")
+    )

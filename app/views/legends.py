@@ -8,8 +8,15 @@ import pandas as pd
 import polars as pl
 import streamlit as st
 
-from app.queries.legends import differing_pixels, legend_table, pixels_seen
+from app.queries.legends import (
+    difference_summary,
+    differences_with_pixels,
+    differing_pixels,
+    legend_table,
+    pixels_seen,
+)
 from app.views.common import absent, artifacts, crosswalk_set, optional, optional_document
+from app.views.tables import csv_button, show
 
 HIGHLIGHT = "background-color: #fff3b0"
 
@@ -33,7 +40,8 @@ cells = st.columns(4)
 cells[0].metric("Codes", legend.height)
 cells[1].metric("Codes in the data", legend.filter(pl.col("pixels") > 0).height if seen is not None else "-")
 cells[2].metric(f"Mapped differently by `{compare}`", int(legend["differs"].sum()) if other is not None else "-")
-cells[3].metric("Pixels mapped differently", f"{differing_pixels(legend):,}" if seen is not None else "-")
+changed = f"{differing_pixels(legend):,}" if seen is not None and other is not None else "-"
+cells[3].metric("Pixels mapped differently", changed)
 st.caption(f"`{active[source].path}` (set `{active.name}`, {active[source].match} matching)")
 
 only_seen = st.toggle("Only codes present in the data", value=seen is not None, disabled=seen is None)
@@ -51,6 +59,13 @@ def _highlight(row: pd.Series[Any]) -> list[str]:
 
 st.dataframe(shown.to_pandas().style.apply(_highlight, axis=1), hide_index=True)
 
+if compare != "(none)":
+    st.subheader(f"Every source: `{active.name}` vs `{compare}`")
+    summary = difference_summary(active, crosswalk_set(project, compare), histograms)
+    st.caption("Codes each source's crosswalks map differently, and the share of the source's pixels they hold.")
+    show(summary)
+    csv_button(summary, f"differences-{active.name}-vs-{compare}", key="summary_csv")
+
 st.subheader("Every difference between the sets")
 report = optional_document(project.crosswalks_report())
 if report is None:
@@ -59,4 +74,4 @@ if report is None:
 else:
     for name, rows in report.get("differences", {}).items():
         st.markdown(f"**`{report['active_set']}` vs `{name}`**: {len(rows)} codes")
-        st.dataframe(pl.DataFrame(rows), hide_index=True)
+        show(differences_with_pixels(rows, histograms))

@@ -123,7 +123,20 @@ def test_legends_page_counts_codes_and_differences(demo_artifacts: Path, open_pa
     rice = table.filter(pl.col("code") == 3)
     assert (rice["target"].item(), rice["paper_target"].item(), rice["differs"].item()) == ("rice", "other", True)
     report = json.loads((demo_artifacts / "reports" / "crosswalks.json").read_text())
-    assert frame(app, {"source", "code", "toolkit", "paper"}).height == len(report["differences"]["paper"])
+    every = frame(app, {"source", "code", "toolkit", "paper", "pixels"})
+    assert every.height == len(report["differences"]["paper"])
+    assert (
+        every.filter(pl.col("source") == "cdl")["pixels"].sum()
+        == seen.filter(pl.col("code").is_in(differing))["pixels"].sum()
+    )
+    summary = frame(app, {"source", "codes_differing", "share_of_source_pixels"})
+    cdl = summary.row(by_predicate=pl.col("source") == "cdl", named=True)
+    assert cdl["codes_differing"] == len(differing)
+    assert cdl["share_of_source_pixels"] == pytest.approx(
+        seen.filter(pl.col("code").is_in(differing))["pixels"].sum() / seen["pixels"].sum()
+    )
+    alone = metrics(choose(app, "Compare with set", "(none)"))
+    assert alone["Mapped differently by `(none)`"] == "-" and alone["Pixels mapped differently"] == "-"
 
 
 def test_chips_gallery_filters_by_source_subset_and_class(demo_artifacts: Path, open_page: OpenPage) -> None:

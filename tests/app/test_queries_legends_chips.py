@@ -164,3 +164,39 @@ def test_caption_lists_present_classes_in_class_order() -> None:
         "n2 · rice · ignore 40%, rice 60%",
     ]
     assert chips.caption({"chip_id": "x", "dominant": "other", "share_other": None}, CLASSES) == "x · other · "
+
+
+def test_difference_summary_shares_each_source_pixels(toolkit: CrosswalkSet, paper: CrosswalkSet) -> None:
+    histograms = pl.DataFrame(
+        {"source": ["cdl", "cdl", "cdl", "nccm"], "code": [1, 3, 3, 1], "pixels": [60, 30, 10, 7]},
+        schema={"source": pl.String, "code": pl.Int64, "pixels": pl.Int64},
+    )
+    summary = legends.difference_summary(toolkit, paper, histograms)
+    assert summary["source"].to_list() == list(toolkit.crosswalks)  # every source, in the set's order
+    cdl = summary.row(by_predicate=pl.col("source") == "cdl", named=True)
+    differing = legends.legend_table(toolkit["cdl"], paper["cdl"], None)["differs"].sum()
+    assert cdl["codes_differing"] == differing > 0
+    assert (cdl["codes_differing_in_data"], cdl["pixels_differing"], cdl["pixels_of_source"]) == (1, 40, 100)
+    assert cdl["share_of_source_pixels"] == pytest.approx(0.4)  # rice (3): 40 of cdl's 100 pixels
+    unseen = summary.row(by_predicate=pl.col("source") == "eurocrops", named=True)
+    assert unseen["pixels_of_source"] == 0 and unseen["share_of_source_pixels"] is None  # no pixels: no share
+    without = legends.difference_summary(toolkit, paper, None)
+    assert without["codes_differing"].to_list() == summary["codes_differing"].to_list()
+    assert without["share_of_source_pixels"].null_count() == without.height
+
+
+def test_differences_with_pixels_joins_each_source_codes() -> None:
+    rows: list[dict[str, object]] = [
+        {"source": "cdl", "code": 3, "name": "Rice", "toolkit": "rice", "paper": "other"},
+        {"source": "nccm", "code": 3, "name": "Rice", "toolkit": "rice", "paper": "other"},
+        {"source": "cdl", "code": 24, "name": "Winter Wheat", "toolkit": "wheat", "paper": "other"},
+    ]
+    histograms = pl.DataFrame(
+        {"source": ["cdl", "cdl", "nccm"], "code": [3, 1, 9], "pixels": [25, 75, 5]},
+        schema={"source": pl.String, "code": pl.Int64, "pixels": pl.Int64},
+    )
+    frame = legends.differences_with_pixels(rows, histograms)
+    assert frame.select("source", "code", "pixels").rows() == [("cdl", 3, 25), ("nccm", 3, 0), ("cdl", 24, 0)]
+    assert frame["share_of_source_pixels"].to_list() == pytest.approx([0.25, 0.0, 0.0])
+    assert legends.differences_with_pixels(rows, None).columns == ["source", "code", "name", "toolkit", "paper"]
+    assert legends.differences_with_pixels([], histograms).is_empty()
