@@ -68,7 +68,8 @@ else:
     csv_button(summary, f"gaps_{backbone}_{protocol}_k{k}_{metric}", "Download gaps CSV")
     st.caption(
         "this_target: the model built for the test source (under ood, trained on every other source); other_targets: "
-        "the mean of the models built for the other sources. Negative gaps are losses."
+        "the mean of the models built for the other sources. Negative gaps are losses. A blank cell or None: no "
+        "in-distribution model exists for that test source (it is not one of the trained targets)."
     )
 
 st.subheader("Learning curves")

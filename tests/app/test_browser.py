@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Request, sync_playwright
+from playwright.sync_api import ConsoleMessage, Page, Request, sync_playwright
 
 from tests.benchmarks.scripts import load_benchmark
 
@@ -61,6 +61,7 @@ def test_every_page_in_chromium(bench: ModuleType, demo_artifacts: Path, tmp_pat
                 charts = page.locator("[data-testid='stVegaLiteChart']")
                 assert charts.count() == CHARTS[title]
             page.screenshot(path=tmp_path / f"{title.lower().replace(' ', '_')}.png")
+        click_a_transfer_cell(page)
         browser.close()
     assert problems == []
     for shot in tmp_path.glob("*.png"):
@@ -69,3 +70,15 @@ def test_every_page_in_chromium(bench: ModuleType, demo_artifacts: Path, tmp_pat
     if target := os.environ.get("CROPHARMONY_SCREENSHOTS"):
         for shot in tmp_path.glob("*.png"):
             shutil.copy2(shot, Path(target) / shot.name)
+
+
+def click_a_transfer_cell(page: Page) -> None:
+    """A real click on an off-diagonal heatmap cell opens that cell's recall and confusion matrix."""
+    cells = page.locator("[data-testid='stVegaLiteChart']").first.locator("g.mark-rect path[aria-label*='test_source']")
+    labels = [str(cells.nth(i).get_attribute("aria-label")) for i in range(cells.count())]
+    pairs = [dict(part.split(": ", 1) for part in label.split("; ")) for label in labels]
+    index, pair = next((i, p) for i, p in enumerate(pairs) if p["target_source"] != p["test_source"])
+    heading = f"Confusion matrix of {pair['target_source']} → {pair['test_source']}"
+    assert page.get_by_text(heading).count() == 0  # not the cell shown before the click
+    cells.nth(index).click()
+    page.get_by_text(heading).first.wait_for(timeout=30_000)
